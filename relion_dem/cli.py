@@ -1,0 +1,152 @@
+"""``relion_dem``: the command line for plain-RELION users (no Scipion needed).
+
+    relion_dem refine [regularization options] -- <relion_refine arguments>
+    relion_dem simulate MODEL OUTDIR [--snr X ...]
+    relion_dem demo [--out DIR]
+    relion_dem log RUN_ROOT
+"""
+import argparse
+import json
+import sys
+
+from .core import config as config_mod
+
+
+def _add_regularization(p):
+    from .core.enhancers import BACKENDS
+    g = p.add_argument_group('regularization')
+    g.add_argument('--enhancer', default='classical', choices=sorted(BACKENDS),
+                   help='denoiser applied to each half-map (default: %(default)s)')
+    g.add_argument('--enhancer-option', action='append', default=[], metavar='KEY=VALUE',
+                   help='backend option (JSON value), repeatable, e.g. --enhancer-option dilate_A=8')
+    g.add_argument('--gate', default='local_searches', choices=config_mod.GATES,
+                   help='when to regularize (default: once local angular searches have begun)')
+    g.add_argument('--gate-iteration', type=int, default=1,
+                   help='first iteration regularized with --gate from_iteration')
+    g.add_argument('--local-healpix-order', type=int,
+                   help='healpix order where local searches start (default: relion_refine\'s '
+                        '--auto_local_healpix_order)')
+    g.add_argument('--regularize-final', action='store_true',
+                   help='also regularize the final, joined reconstruction (off: kept plain)')
+    g.add_argument('--no-guard', action='store_true',
+                   help='disable the FSC honesty guard (enhanced map kept beyond FSC < 1/7)')
+    g.add_argument('--timeout', type=float, default=config_mod.DEFAULTS['timeout_s'],
+                   help='seconds before a hanging enhancer is killed (default: %(default)s)')
+    g.add_argument('--device-lock', help='lock file serializing halves that share one GPU')
+    g.add_argument('--keep-maps', action='store_true', help='keep plain and enhanced maps of each call')
+
+
+def _settings(a):
+    options = {}
+    for item in a.enhancer_option:
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise SystemExit('relion_dem: --enhancer-option needs KEY=VALUE, got %r' % item)
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return dict(enhancer=a.enhancer, enhancer_options=options, gate=a.gate,
+                gate_iteration=a.gate_iteration, local_healpix_order=a.local_healpix_order,
+                regularize_final=a.regularize_final, guard=not a.no_guard, timeout_s=a.timeout,
+                device_lock=a.device_lock, keep_maps=a.keep_maps)
+
+
+def cmd_refine(a):
+    from .core import refine
+    try:
+        argv, env, cfg = refine.prepare(a.relion_args, _settings(a), a.np)
+    except refine.RefineError as e:
+        sys.stderr.write('relion_dem refine: ERROR: %s\n' % e)
+        return 2
+    print('relion_dem: configuration %s' % cfg)
+    print('relion_dem: running %s' % ' '.join(argv))
+    sys.stdout.flush()
+    if a.dry_run:
+        return 0
+    import subprocess
+    return subprocess.run(argv, env=env).returncode
+
+
+def cmd_simulate(a):
+    from .core import simulate
+    info = simulate.simulate(a.model, a.outdir, box=a.box, voxel_size=a.voxel_size,
+                             n_particles=a.n, snr=a.snr, seed=a.seed, cone_deg=a.cone,
+                             lowpass_A=a.lowpass, pure_noise=a.pure_noise)
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def cmd_log(a):
+    from .core import runinfo, runlog
+    records = runlog.read(a.log or runinfo.log_path(a.root))
+    print('%4s %5s %5s %8s %-6s %-44s %7s %s' % ('it', 'half', 'hpx', 'res(A)', 'gate', 'reason',
+                                                 'enh(s)', 'result'))
+    for r in records:
+        res = r.get('resolution_A')
+        print('%4s %5s %5s %8s %-6s %-44s %7.1f %s' % (
+            r.get('iteration'), r.get('half'), r.get('healpix_order'),
+            '%.2f' % res if res else '-', 'open' if r.get('gate') else 'closed',
+            (r.get('gate_reason') or '')[:44], r.get('enhancer_s') or 0.0,
+            'regularized' if r.get('regularized') else ('FALLBACK: ' + r['fallback'] if r.get('fallback') else 'plain')))
+    print(json.dumps(runinfo.summary(a.root, a.log), indent=1))
+    return 0
+
+
+def cmd_demo(a):
+    from . import demo
+    return demo.main(a)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog='relion_dem', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='command', required=True)
+
+    r = sub.add_parser('refine', help='run relion_refine (MPI) with in-loop regularization',
+                       description='Run a regularized RELION 3D auto-refine: writes '
+                                   '<o>_relion_dem.json, sets RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE, '
+                                   'adds --external_reconstruct and launches mpirun -np N relion_refine_mpi. '
+                                   'Example: relion_dem refine --enhancer classical -- --i particles.star '
+                                   '--ref ref.mrc --o Refine/run --auto_refine --split_random_halves ...')
+    r.add_argument('--np', type=int, default=3, help='MPI processes (>= 3; default %(default)s)')
+    r.add_argument('--dry-run', action='store_true', help='write the configuration, print the command, do not run')
+    _add_regularization(r)
+    r.add_argument('relion_args', nargs=argparse.REMAINDER, help='-- then relion_refine arguments')
+    r.set_defaults(func=cmd_refine)
+
+    s = sub.add_parser('simulate', help='simulate particles from an atomic model (truth known)')
+    s.add_argument('model', help='atomic model: pdb, pdb.gz, pdb.bz2 or cif')
+    s.add_argument('outdir')
+    s.add_argument('--box', type=int, default=48)
+    s.add_argument('--voxel-size', type=float, default=3.0)
+    s.add_argument('-n', type=int, default=1000, help='number of particles')
+    s.add_argument('--snr', type=float, default=0.1)
+    s.add_argument('--seed', type=int, default=1)
+    s.add_argument('--cone', type=float, help='tilt-cone half angle (deg): anisotropic orientations')
+    s.add_argument('--lowpass', type=float, help='make particles from the truth low-passed at this Å')
+    s.add_argument('--pure-noise', action='store_true', help='particles of pure noise (control)')
+    s.set_defaults(func=cmd_simulate)
+
+    d = sub.add_parser('demo', help='simulate data and run plain RELION and regularized refinements side by side')
+    d.add_argument('--out', default='demo_out', help='output folder (default %(default)s)')
+    d.add_argument('--enhancer', help='enhancer of the regularized run (default: network if installed, '
+                                      'else classical)')
+    d.add_argument('--particles', type=int, default=1000)
+    d.add_argument('--snr', type=float, default=0.1)
+    d.set_defaults(func=cmd_demo)
+
+    lg = sub.add_parser('log', help='per-call table and summary of a run from its run log')
+    lg.add_argument('root', help='run root, e.g. Refine/run')
+    lg.add_argument('--log', help='run log (default <root>_relion_dem.jsonl)')
+    lg.set_defaults(func=cmd_log)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
+    return a.func(a)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

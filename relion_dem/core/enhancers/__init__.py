@@ -1,0 +1,39 @@
+"""Enhancer backends: each turns one half-map into a regularized one.
+
+A backend is a program run as a subprocess (so a crash, hang or out-of-memory
+in it can never take the runtime down): :meth:`Enhancer.command` returns the
+argument list that reads ``input`` and writes ``output``. ``none`` returns None
+(the plain reconstruction is kept: the control run).
+"""
+from .base import Enhancer, EnhancerError, CallContext  # noqa: F401
+from .base import NoEnhancer
+from .classical import ClassicalEnhancer
+from .command import CommandEnhancer
+
+BACKENDS = {
+    'none': NoEnhancer,
+    'classical': ClassicalEnhancer,
+    'command': CommandEnhancer,
+}
+
+
+def register(name, cls):
+    """Add a backend (used by the network backends, which live in their own modules)."""
+    BACKENDS[name] = cls
+
+
+def _load_optional():
+    from importlib import import_module
+    for module in ('network', 'deepemhancer'):
+        try:
+            import_module('%s.%s' % (__name__, module))
+        except ImportError:
+            pass
+
+
+_load_optional()
+
+
+def create(cfg):
+    """The backend named by ``cfg['enhancer']`` with its ``enhancer_options``."""
+    return BACKENDS[cfg['enhancer']](dict(cfg.get('enhancer_options') or {}))

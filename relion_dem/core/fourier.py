@@ -1,0 +1,67 @@
+"""Small Fourier-space helpers shared by filters, guard, metrics and simulation."""
+import numpy as np
+
+
+def radial_index(shape):
+    """Integer Fourier shell index of every rfftn coefficient of a cubic map."""
+    n = shape[0]
+    fz = np.fft.fftfreq(n) * n
+    fy = np.fft.fftfreq(shape[1]) * shape[1]
+    fx = np.fft.rfftfreq(shape[2]) * shape[2]
+    r = np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
+    return np.round(r).astype(np.int32)
+
+
+def radial_frequency(shape):
+    """Fractional shell radius (in voxels of the reciprocal grid) of every rfftn coefficient."""
+    n = shape[0]
+    fz = np.fft.fftfreq(n) * n
+    fy = np.fft.fftfreq(shape[1]) * shape[1]
+    fx = np.fft.rfftfreq(shape[2]) * shape[2]
+    return np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
+
+
+def apply_shell_weights(data, weights):
+    """Multiply each Fourier shell i of ``data`` by ``weights[i]`` (beyond the last: 0)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    f = np.fft.rfftn(data)
+    idx = radial_index(data.shape)
+    w = np.zeros(idx.max() + 1)
+    k = min(len(weights), len(w))
+    w[:k] = weights[:k]
+    f *= w[idx]
+    return np.fft.irfftn(f, s=data.shape).astype(np.float32)
+
+
+def lowpass(data, voxel_size, resolution, edge_shells=2.0):
+    """Low-pass ``data`` to ``resolution`` Å with a raised-cosine edge ``edge_shells`` wide."""
+    n = data.shape[0]
+    cutoff = n * voxel_size / float(resolution)
+    r = radial_frequency(data.shape)
+    w = np.clip((cutoff + edge_shells / 2 - r) / edge_shells, 0, 1)
+    w = 0.5 - 0.5 * np.cos(np.pi * w)
+    return np.fft.irfftn(np.fft.rfftn(data) * w, s=data.shape).astype(np.float32)
+
+
+def crop(data, box):
+    """Fourier-crop a cubic map to ``box`` (downsampling; keeps the sum per unit length)."""
+    n = data.shape[0]
+    if box == n:
+        return data.copy()
+    f = np.fft.fftshift(np.fft.fftn(data))
+    lo = n // 2 - box // 2
+    f = f[lo:lo + box, lo:lo + box, lo:lo + box]
+    out = np.fft.ifftn(np.fft.ifftshift(f)).real
+    return out * (float(box) / n) ** 3
+
+
+def pad_or_resample(data, box):
+    """Fourier-resample a cubic map to ``box`` voxels (up or down)."""
+    n = data.shape[0]
+    if box <= n:
+        return crop(data, box)
+    f = np.fft.fftshift(np.fft.fftn(data))
+    out = np.zeros((box,) * 3, dtype=complex)
+    lo = box // 2 - n // 2
+    out[lo:lo + n, lo:lo + n, lo:lo + n] = f
+    return (np.fft.ifftn(np.fft.ifftshift(out)).real * (float(box) / n) ** 3)

@@ -1,0 +1,71 @@
+"""What a finished (or running) refinement says about itself: resolution per iteration,
+healpix order, the calls the runtime logged."""
+import glob
+import os
+import re
+
+from . import gate, runlog, star
+
+
+def iterations(root):
+    """Sorted iteration numbers with a ``_sampling.star`` under ``root``."""
+    return sorted(gate._iteration_files(root, '_sampling.star'))
+
+
+def _value(path, label, cast=float):
+    for b in star.read(path):
+        if b.has(label):
+            try:
+                return b.get(label, cast)
+            except ValueError:
+                return None
+    return None
+
+
+def per_iteration(root):
+    """[{iteration, resolution_A, healpix_order}] from the run's model and sampling STARs."""
+    rows = []
+    models = gate._iteration_files(root, '_half1_model.star')
+    samplings = gate._iteration_files(root, '_sampling.star')
+    for it in sorted(samplings):
+        res = _value(models[it], '_rlnCurrentResolution') if it in models else None
+        rows.append(dict(iteration=it, resolution_A=res if res and res != float('inf') else None,
+                         healpix_order=_value(samplings[it], '_rlnHealpixOrder', int)))
+    return rows
+
+
+def final_resolution(root):
+    """Gold-standard resolution (Å) of the converged run, from ``<root>_model.star`` (None if absent)."""
+    path = root + '_model.star'
+    return _value(path, '_rlnCurrentResolution') if os.path.exists(path) else None
+
+
+def log_path(root):
+    return root + '_relion_dem.jsonl'
+
+
+def summary(root, log=None):
+    """Numbers that describe a run: final resolution, iterations, regularized iterations,
+    enhancer seconds, fallbacks."""
+    records = runlog.read(log or log_path(root))
+    its = iterations(root)
+    regularized = sorted({r['iteration'] for r in records if r.get('regularized')})
+    return dict(root=root,
+                final_resolution_A=final_resolution(root),
+                iterations=max(its) if its else 0,
+                regularized_iterations=len(regularized),
+                first_regularized_iteration=regularized[0] if regularized else None,
+                enhancer_s=round(sum(r.get('enhancer_s') or 0.0 for r in records), 2),
+                fallbacks=sum(1 for r in records if r.get('fallback')),
+                calls=len(records),
+                converged=os.path.exists(root + '_model.star'))
+
+
+def find_roots(folder):
+    """Run roots (``<folder>/<name>``) of auto-refine runs in ``folder``."""
+    roots = set()
+    for p in glob.glob(os.path.join(glob.escape(folder), '*_it*_sampling.star')):
+        m = re.match(r'^(.*)_it\d{3,}_sampling\.star$', p)
+        if m:
+            roots.add(m.group(1))
+    return sorted(roots)

@@ -1,0 +1,43 @@
+"""relion_dem: in-loop deep-learning regularization of RELION auto-refine (Scipion plugin)."""
+import os
+import re
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+with open(os.path.join(here, 'relion_dem', '__init__.py')) as f:
+    version = re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+with open(os.path.join(here, 'README.rst')) as f:
+    long_description = f.read()
+
+setup(
+    name='scipion-em-relion-dem',
+    version=version,
+    description='RELION 3D auto-refine regularized in the loop by a deep denoising network '
+                '(DEM, Ramirez-Aportela et al. IUCrJ 2022): Scipion plugin and RELION command line',
+    long_description=long_description,
+    long_description_content_type='text/x-rst',
+    license='GPLv3',
+    python_requires='>=3.8',
+    packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'benchmarks.*']),
+    include_package_data=True,
+    package_data={'relion_dem': ['data/*', 'templates/*.json.template', 'protocols.conf',
+                                 'network/weights/*', 'network/*.md']},
+    install_requires=['numpy', 'scipy', 'mrcfile', 'gemmi', 'matplotlib'],
+    extras_require={
+        'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-em-relion>=4.0.20',
+                    'scipion-em-xmipp'],
+        'network': ['tensorflow-cpu'],
+        'test': ['pytest'],
+    },
+    entry_points={
+        'console_scripts': [
+            'relion_dem = relion_dem.cli:main',
+            'relion_dem_extrec = relion_dem.core.runtime:main',
+        ],
+        'pyworkflow.plugin': ['relion_dem = relion_dem'],
+    },
+    classifiers=['Programming Language :: Python :: 3',
+                 'License :: OSI Approved :: GNU General Public License v3 (GPLv3)',
+                 'Topic :: Scientific/Engineering :: Bio-Informatics'],
+)
