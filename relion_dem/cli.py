@@ -98,6 +98,16 @@ def cmd_demo(a):
     return demo.main(a)
 
 
+#: subcommands implemented in their own modules: name -> (module, help). Each module has
+#: ``main(argv) -> exit status`` with its own argparse; ``relion_dem NAME --help`` shows it.
+DELEGATED = {
+    'compare': ('relion_dem.core.report', 'compare refinements: FSC, local resolution, angles, report'),
+    'install-network': ('relion_dem.core.network.install', 'create the environment of the bundled network'),
+    'doctor': ('relion_dem.core.doctor', 'check RELION, MPI, network and deepEMhancer set-up'),
+    'bench': ('relion_dem.bench', 'paper benchmark on simulated data (RELION vs SIDESPLITTER vs DEM)'),
+}
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog='relion_dem', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,10 +150,22 @@ def build_parser():
     lg.add_argument('root', help='run root, e.g. Refine/run')
     lg.add_argument('--log', help='run log (default <root>_relion_dem.jsonl)')
     lg.set_defaults(func=cmd_log)
+    for name, (module, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
     return p
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        from importlib import import_module
+        module = DELEGATED[argv[0]][0]
+        try:
+            mod = import_module(module)
+        except ImportError as e:
+            sys.stderr.write('relion_dem %s: not available in this installation (%s)\n' % (argv[0], e))
+            return 2
+        return mod.main(argv[1:])
     a = build_parser().parse_args(argv)
     return a.func(a)
 
