@@ -91,17 +91,31 @@ def current_resolution(call):
 
 
 def plain_reconstruction(blocks, general, star_path, workdir):
-    """Run relion_external_reconstruct writing into ``workdir``; return (map, header voxel)."""
-    tmp_result = os.path.join(workdir, 'plain.mrc')
+    """Run relion_external_reconstruct inside ``workdir``; return (map, header voxel size).
+
+    RELION's STAR reader takes no quoted paths, so its inputs are linked into ``workdir``
+    under plain names and it writes there: paths with spaces or shell metacharacters are
+    never handed to RELION, and RELION's result path only ever receives a whole file.
+    """
     copy = [star.Block(b.name, b.pairs, b.labels, b.rows) for b in blocks]
-    star.block(copy, GENERAL).pairs['_rlnExtReconsResult'] = tmp_result
-    tmp_star = os.path.join(workdir, 'request.star')
-    star.write(tmp_star, copy)
+    request = star.block(copy, GENERAL).pairs
+    for label, name in (('_rlnExtReconsDataReal', 'data_real.mrc'),
+                        ('_rlnExtReconsDataImag', 'data_imag.mrc'),
+                        ('_rlnExtReconsWeight', 'weight.mrc')):
+        source = request.get(label)
+        if not source or not os.path.exists(source):
+            raise ReconstructionError('%s: %s %s does not exist' % (star_path, label, source))
+        os.symlink(os.path.abspath(source), os.path.join(workdir, name))
+        request[label] = name
+    request['_rlnExtReconsResult'] = 'plain.mrc'
+    request['_rlnExtReconsResultStarfile'] = 'plain_out.star'
+    star.write(os.path.join(workdir, 'request.star'), copy)
     try:
         program = find_program('relion_external_reconstruct')
     except RelionError as e:
         raise ReconstructionError('%s: %s' % (star_path, e))
-    proc = subprocess.run([program, tmp_star], capture_output=True, text=True)
+    proc = subprocess.run([program, 'request.star'], capture_output=True, text=True, cwd=workdir)
+    tmp_result = os.path.join(workdir, 'plain.mrc')
     if proc.returncode != 0 or not os.path.exists(tmp_result):
         tail = (proc.stdout + proc.stderr).strip()[-1500:]
         raise ReconstructionError('%s: relion_external_reconstruct failed (exit %d)%s'

@@ -95,8 +95,13 @@ def parse(text, source=None):
                 block.labels.append(line.split()[0])
                 continue
             in_loop = False
-            parts = _tokens(line)
-            block.pairs[parts[0]] = parts[1] if len(parts) > 1 else ''
+            label, rest = (line.split(None, 1) + [''])[:2]
+            rest = rest.strip()
+            if rest[:1] in ('"', "'"):
+                parts = _tokens(rest)
+                rest = parts[0] if parts else ''
+            # unquoted: the rest of the line (RELION writes paths with spaces unquoted)
+            block.pairs[label] = rest
             continue
         if in_loop:
             loop_header = False

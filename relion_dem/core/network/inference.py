@@ -1,0 +1,144 @@
+"""Applying a denoising network to a map the way deepEMhancer does, in pure numpy.
+
+1. noise-statistics normalization: ``(x - noise_mean) / (10 * noise_std)``, clipped at
+   ``MAX_NORMALIZED`` (the noise then has standard deviation 0.1; deepEMhancer's
+   convention), the noise statistics measured outside a centred sphere (or given);
+2. Fourier resampling to the network's voxel size (the box keeps its length in Å);
+3. overlapping cubes, each predicted, blended with a smooth weight window;
+4. map statistics restored: ``y * 10 * noise_std + noise_mean``; resampled back to the
+   input box; where the input was finer than the network's grid, the Fourier shells
+   beyond the network's Nyquist are the input's, untouched.
+
+The network itself is any callable ``predict(batch) -> batch`` on arrays shaped
+(b, n, n, n, 1) (see :mod:`relion_dem.core.network.worker`); everything here is
+numpy, so it is testable without TensorFlow.
+"""
+import numpy as np
+
+from .. import fourier
+
+#: deepEMhancer's normalization: noise of std 0.1; values clipped at this bound
+NOISE_STD_NORMALIZED = 0.1
+MAX_NORMALIZED = 200.0
+#: noise is measured on voxels farther than this fraction of the box from its centre
+NOISE_RADIUS = 0.45
+
+
+class InferenceError(ValueError):
+    """The map cannot be processed (not cubic, constant, wrong options)."""
+
+
+def noise_stats(data, radius=NOISE_RADIUS):
+    """(mean, std) of the voxels outside the centred sphere of ``radius * box`` (the solvent).
+
+    Falls back to the whole map when that region is flat (a masked map)."""
+    n = data.shape[0]
+    c = (np.arange(n) - n // 2) ** 2
+    r2 = c[:, None, None] + c[None, :, None] + c[None, None, :]
+    outer = data[r2 > (radius * n) ** 2]
+    mean, std = float(outer.mean()), float(outer.std())
+    if not std > 1e-6 * (float(data.std()) + 1e-30):
+        mean, std = float(np.median(data)), float(data.std())
+    return mean, std
+
+
+def normalize(data, stats=None):
+    """The normalized map and the (mean, std) used."""
+    mean, std = stats if stats is not None else noise_stats(data)
+    if not std > 0:
+        raise InferenceError('map is constant: nothing to normalize')
+    x = (data - mean) / (std / NOISE_STD_NORMALIZED)
+    return np.clip(x, -MAX_NORMALIZED, MAX_NORMALIZED).astype(np.float32), (mean, std)
+
+
+def restore(y, stats):
+    mean, std = stats
+    return (y * (std / NOISE_STD_NORMALIZED) + mean).astype(np.float32)
+
+
+def resampled_box(box, voxel_size, net_voxel_size):
+    """Box (voxels) of the same length in Å at the network's voxel size."""
+    return max(8, int(round(box * float(voxel_size) / float(net_voxel_size))))
+
+
+def window(cube, overlap):
+    """3D blending weights of one cube: 1 in the middle, raised-cosine ramps ``overlap`` wide."""
+    i = np.arange(cube, dtype=np.float64)
+    d = np.minimum(i + 0.5, cube - i - 0.5)
+    ramp = max(float(overlap), 1.0)
+    w = np.clip(d / ramp, 0.0, 1.0)
+    w = np.maximum(0.5 - 0.5 * np.cos(np.pi * w), 1e-3)
+    return (w[:, None, None] * w[None, :, None] * w[None, None, :]).astype(np.float32)
+
+
+def _starts(length, cube, stride):
+    s = list(range(0, max(length - cube, 0) + 1, stride))
+    if s[-1] + cube < length:
+        s.append(length - cube)
+    return s
+
+
+def predict_tiled(x, predict, cube=64, overlap=16, batch_size=4, multiple=8):
+    """Prediction of a (normalized) cubic map by overlapping cubes with blended averaging.
+
+    The map is reflect-padded by ``overlap`` so its borders get full context. A map whose
+    padded size fits in one cube is predicted whole (padded up to a multiple of ``multiple``).
+    """
+    n = x.shape[0]
+    pad = overlap
+    xp = np.pad(x, pad, mode='reflect') if n > pad else np.pad(x, pad, mode='wrap')
+    m = xp.shape[0]
+    if m <= cube:
+        size = int(np.ceil(m / float(multiple)) * multiple)
+        extra = size - m
+        xq = np.pad(xp, ((0, extra),) * 3, mode='reflect' if m > extra else 'wrap')
+        y = np.asarray(predict(xq[None, ..., None]))[0, ..., 0]
+        return y[pad:pad + n, pad:pad + n, pad:pad + n].astype(np.float32)
+    stride = cube - overlap
+    starts = _starts(m, cube, stride)
+    corners = [(a, b, c) for a in starts for b in starts for c in starts]
+    w = window(cube, overlap)
+    acc = np.zeros(xp.shape, np.float32)
+    norm = np.zeros(xp.shape, np.float32)
+    for k in range(0, len(corners), batch_size):
+        chunk = corners[k:k + batch_size]
+        cubes = np.stack([xp[a:a + cube, b:b + cube, c:c + cube] for a, b, c in chunk])[..., None]
+        pred = np.asarray(predict(cubes))[..., 0]
+        for (a, b, c), p in zip(chunk, pred):
+            acc[a:a + cube, b:b + cube, c:c + cube] += w * p
+            norm[a:a + cube, b:b + cube, c:c + cube] += w
+    y = acc / norm
+    return y[pad:pad + n, pad:pad + n, pad:pad + n]
+
+
+def beyond_nyquist_from(output, source, voxel_size, net_voxel_size, edge=0.05):
+    """``output`` with the Fourier shells beyond the network grid's Nyquist taken from ``source``."""
+    if voxel_size >= net_voxel_size * (1 - 1e-3):
+        return output
+    n = output.shape[0]
+    s = fourier.radial_frequency(output.shape) / (n * float(voxel_size))  # 1/Å
+    s_net = 0.5 / float(net_voxel_size)
+    t = np.clip((s_net - s) / (edge * s_net), 0.0, 1.0)  # 1 well inside, 0 at the net's Nyquist
+    w = 0.5 - 0.5 * np.cos(np.pi * t)
+    f = np.fft.rfftn(output) * w + np.fft.rfftn(source) * (1.0 - w)
+    return np.fft.irfftn(f, s=output.shape).astype(np.float32)
+
+
+def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batch_size=4,
+            stats=None, keep_beyond_nyquist=True, multiple=8):
+    """The network's map of ``data`` (any cubic box, any voxel size), in the input's units and box."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim != 3 or len(set(data.shape)) != 1:
+        raise InferenceError('expected a cubic 3D map, got shape %s' % (data.shape,))
+    if not voxel_size or voxel_size <= 0:
+        raise InferenceError('voxel size must be positive, got %r' % voxel_size)
+    n = data.shape[0]
+    x, stats = normalize(data, stats)
+    m = resampled_box(n, voxel_size, net_voxel_size)
+    xr = fourier.pad_or_resample(x, m).astype(np.float32) if m != n else x
+    y = predict_tiled(xr, predict, cube=cube, overlap=overlap, batch_size=batch_size, multiple=multiple)
+    yb = fourier.pad_or_resample(y, n).astype(np.float32) if m != n else y
+    out = restore(yb, stats)
+    if keep_beyond_nyquist:
+        out = beyond_nyquist_from(out, data, voxel_size, net_voxel_size)
+    return out

@@ -1,0 +1,125 @@
+"""Create the network environment: a virtualenv with TensorFlow (CPU), numpy, scipy, mrcfile.
+
+    relion_dem install-network [--prefix DIR] [--tensorflow tensorflow-cpu] [--force]
+
+TensorFlow never loads in Scipion's or relion_dem's own Python (it pulls numpy 2,
+which breaks Scipion's scipy): the network runs in this separate environment, the
+enhancer backend calling :mod:`relion_dem.core.network.worker` with its python.
+
+Location: ``--prefix``, else ``$RELION_DEM_NETENV``, else ``~/.relion_dem/netenv``.
+Idempotent: an environment that already imports every package is left as it is.
+Prints the environment's python path on its last line.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+#: pip requirements of the network environment (tensorflow name may be changed by --tensorflow)
+REQUIREMENTS = ['numpy', 'scipy', 'mrcfile']
+TENSORFLOW = 'tensorflow-cpu'
+#: modules whose import proves the environment complete
+MODULES = ('numpy', 'scipy.ndimage', 'mrcfile', 'tensorflow')
+
+
+def default_prefix():
+    return os.path.abspath(os.path.expanduser(
+        os.environ.get('RELION_DEM_NETENV') or os.path.join('~', '.relion_dem', 'netenv')))
+
+
+def env_python(prefix=None):
+    """The python of the network environment at ``prefix`` (default location if None)."""
+    prefix = prefix or default_prefix()
+    if os.name == 'nt':  # pragma: no cover
+        return os.path.join(prefix, 'Scripts', 'python.exe')
+    return os.path.join(prefix, 'bin', 'python')
+
+
+def default_python():
+    """$RELION_DEM_NETWORK_PYTHON, else the default environment's python."""
+    return os.environ.get('RELION_DEM_NETWORK_PYTHON') or env_python()
+
+
+def check_env(python, modules=MODULES, timeout=300):
+    """None if ``python`` imports every module, else the reason it cannot be used."""
+    if not os.path.exists(python):
+        return '%s does not exist' % python
+    code = 'import %s' % ', '.join(modules)
+    try:
+        r = subprocess.run([python, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, env=_quiet_env())
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return '%s cannot run (%s)' % (python, e)
+    if r.returncode:
+        last = r.stdout.decode(errors='replace').strip().splitlines()[-1:] or ['?']
+        return '%s cannot import the network packages (%s)' % (python, last[0])
+    return None
+
+
+def _quiet_env():
+    env = dict(os.environ)
+    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    env.pop('PYTHONPATH', None)  # Scipion's site-packages must not leak in
+    return env
+
+
+def install(prefix, tensorflow=TENSORFLOW, force=False, base_python=None, log=sys.stdout):
+    """Create (or complete) the environment at ``prefix``; return its python path."""
+    python = env_python(prefix)
+    if not force and check_env(python) is None:
+        log.write('relion_dem install-network: environment %s is complete\n' % prefix)
+        return python
+    base = base_python or _base_python()
+    if force or not os.path.exists(python):
+        log.write('relion_dem install-network: creating %s with %s\n' % (prefix, base))
+        log.flush()
+        os.makedirs(os.path.dirname(prefix) or '.', exist_ok=True)
+        cmd = [base, '-m', 'venv'] + (['--clear'] if force else []) + [prefix]
+        subprocess.run(cmd, check=True, env=_quiet_env())
+    pip = [python, '-m', 'pip', 'install', '--disable-pip-version-check']
+    log.write('relion_dem install-network: pip install %s\n' % ' '.join([tensorflow] + REQUIREMENTS))
+    log.flush()
+    subprocess.run(pip + ['--upgrade', 'pip'], check=False, env=_quiet_env())
+    subprocess.run(pip + [tensorflow] + REQUIREMENTS, check=True, env=_quiet_env())
+    why = check_env(python)
+    if why:
+        raise RuntimeError('network environment incomplete after install: %s' % why)
+    return python
+
+
+def _base_python():
+    """A python with the venv module, not one inside another virtualenv if avoidable."""
+    base = getattr(sys, '_base_executable', None) or sys.executable
+    return base if os.path.exists(base) else sys.executable
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='relion_dem install-network', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--prefix', help='environment folder (default: $RELION_DEM_NETENV or '
+                                    '~/.relion_dem/netenv; now %s)' % default_prefix())
+    p.add_argument('--tensorflow', default=TENSORFLOW,
+                   help='TensorFlow pip requirement (default: %(default)s; e.g. "tensorflow[and-cuda]" for GPUs)')
+    p.add_argument('--python', help='python used to create the virtualenv (default: this one\'s base)')
+    p.add_argument('--force', action='store_true', help='recreate the environment from scratch')
+    p.add_argument('--check', action='store_true', help='only check the environment; exit 1 if unusable')
+    a = p.parse_args(argv)
+    prefix = os.path.abspath(os.path.expanduser(a.prefix)) if a.prefix else default_prefix()
+    if a.check:
+        why = check_env(env_python(prefix))
+        if why:
+            sys.stderr.write('relion_dem install-network: %s\n' % why)
+            return 1
+        print(env_python(prefix))
+        return 0
+    try:
+        python = install(prefix, a.tensorflow, a.force, a.python)
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+        sys.stderr.write('relion_dem install-network: ERROR: %s\n' % e)
+        return 1
+    print(python)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

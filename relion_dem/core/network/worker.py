@@ -1,0 +1,108 @@
+"""The network worker: denoise one map with a Keras model. Runs *inside the network environment*.
+
+    python .../relion_dem/core/network/worker.py --input IN.mrc --output OUT.mrc \
+        [--voxel-size Å] [--model MODEL.keras] [--batch-size 4] [--threads 2]
+
+or ``python -m relion_dem.core.network.worker ...``. Imports only numpy, scipy, mrcfile,
+tensorflow/keras and relion_dem's numpy-only modules (found next to this file), never Scipion.
+
+A model's settings (network voxel size, cube, overlap) are read from the JSON file
+beside it (``MODEL.json``), else from the command line.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+if __package__ in (None, ''):  # run by file path: make the relion_dem package importable
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')))
+
+from relion_dem.core import mrc  # noqa: E402
+from relion_dem.core.network import inference  # noqa: E402
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights')
+DEFAULT_MODEL = os.path.join(WEIGHTS_DIR, 'relion_dem_unet.keras')
+#: used when a model has no JSON beside it and the command line says nothing
+FALLBACK_SETTINGS = dict(net_voxel_size=1.0, cube=64, overlap=16, multiple=8)
+
+
+def model_settings(model_path, overrides=None):
+    """Settings of a model: FALLBACK_SETTINGS < ``MODEL.json`` < ``overrides`` (non-None values)."""
+    settings = dict(FALLBACK_SETTINGS)
+    meta = os.path.splitext(model_path)[0] + '.json'
+    if os.path.exists(meta):
+        with open(meta) as f:
+            data = json.load(f)
+        settings.update({k: data[k] for k in FALLBACK_SETTINGS if k in data})
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            settings[k] = v
+    return settings
+
+
+def load_predictor(model_path, threads=None):
+    """A ``predict(batch) -> batch`` of the Keras model (TensorFlow imported here only)."""
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    import tensorflow as tf
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    model = keras.saving.load_model(model_path, compile=False)
+
+    def predict(batch):
+        return model.predict_on_batch(batch.astype('float32'))
+    return predict
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog='relion_dem network worker', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--input', required=True, help='input map (MRC)')
+    p.add_argument('--output', required=True, help='output map (MRC), written atomically')
+    p.add_argument('--voxel-size', type=float, help='voxel size of the input in Å (default: its header)')
+    p.add_argument('--model', default=DEFAULT_MODEL, help='Keras model file (default: the shipped one)')
+    p.add_argument('--net-voxel-size', type=float, help='voxel size the network was trained at (Å)')
+    p.add_argument('--cube', type=int, help='cube edge fed to the network (voxels)')
+    p.add_argument('--overlap', type=int, help='overlap of neighbouring cubes (voxels)')
+    p.add_argument('--batch-size', type=int, default=4, help='cubes per network call')
+    p.add_argument('--threads', type=int, default=0, help='TensorFlow CPU threads (0: its default)')
+    p.add_argument('--noise-stats', type=float, nargs=2, metavar=('MEAN', 'STD'),
+                   help='noise statistics of the input (default: measured outside a centred sphere)')
+    p.add_argument('--no-keep-beyond-nyquist', action='store_true',
+                   help='do not keep the input\'s shells beyond the network grid\'s Nyquist')
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
+    t0 = time.time()
+    if not os.path.exists(a.model):
+        sys.stderr.write('network worker: model %s does not exist\n' % a.model)
+        return 2
+    try:
+        data, header_voxel = mrc.read(a.input, cubic=True)
+    except mrc.MapError as e:
+        sys.stderr.write('network worker: %s\n' % e)
+        return 2
+    voxel = a.voxel_size or header_voxel
+    if not voxel or voxel <= 0:
+        sys.stderr.write('network worker: %s has no voxel size; pass --voxel-size\n' % a.input)
+        return 2
+    st = model_settings(a.model, dict(net_voxel_size=a.net_voxel_size, cube=a.cube, overlap=a.overlap))
+    predict = load_predictor(a.model, a.threads)
+    t1 = time.time()
+    out = inference.enhance(data, voxel, predict, st['net_voxel_size'], cube=int(st['cube']),
+                            overlap=int(st['overlap']), batch_size=a.batch_size,
+                            stats=tuple(a.noise_stats) if a.noise_stats else None,
+                            keep_beyond_nyquist=not a.no_keep_beyond_nyquist,
+                            multiple=int(st['multiple']))
+    mrc.write(a.output, out, voxel)
+    print('network worker: %s (%d^3, %.3g A) -> %s with %s; load %.1f s, inference %.1f s'
+          % (a.input, data.shape[0], voxel, a.output, os.path.basename(a.model), t1 - t0, time.time() - t1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

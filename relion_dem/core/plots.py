@@ -1,0 +1,151 @@
+"""Figures of the comparison (matplotlib, no display needed): shared by the
+``relion_dem compare`` report and the Scipion viewers.
+
+Every function draws into a given ``matplotlib.axes.Axes`` (``ax``) or a new figure,
+and returns the figure; :func:`save` writes it as PNG.
+"""
+import numpy as np
+
+COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f']
+
+
+def _pyplot():
+    import matplotlib
+    if matplotlib.get_backend().lower() not in ('agg', 'module://matplotlib_inline.backend_inline'):
+        try:
+            import matplotlib.pyplot as plt  # noqa: F401
+        except Exception:
+            matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def figure(nrows=1, ncols=1, size=(6.4, 4.2)):
+    plt = _pyplot()
+    fig, ax = plt.subplots(nrows, ncols, figsize=size)
+    return fig, ax
+
+
+def save(fig, path, dpi=110):
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
+def _ax(ax, size=(6.4, 4.2)):
+    if ax is None:
+        fig, ax = figure(size=size)
+        return fig, ax
+    return ax.figure, ax
+
+
+def fsc_overlay(curves, ax=None, thresholds=(0.143, 0.5), title='FSC'):
+    """``curves``: [(label, resolution_A per shell or spatial frequency (1/Å), fsc values,
+    style dict or None)]. x axis: spatial frequency (1/Å), labelled with Å."""
+    fig, ax = _ax(ax)
+    for i, item in enumerate(curves):
+        label, res, values = item[:3]
+        style = dict(color=COLORS[i % len(COLORS)], lw=1.6)
+        if len(item) > 3 and item[3]:
+            style.update(item[3])
+        res = np.asarray(res, float)
+        freq = np.where(np.isfinite(res) & (res > 0) & (res < 900), 1.0 / np.where(res > 0, res, 1), 0.0)
+        ax.plot(freq, values, label=label, **style)
+    for t in thresholds:
+        ax.axhline(t, color='0.5', ls=':', lw=1)
+        ax.text(0.0, t + 0.01, ' %.3g' % t, color='0.4', fontsize=8)
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_xlabel('spatial frequency (1/Å)')
+    ax.set_ylabel('FSC')
+    ax.set_title(title)
+    secondary = ax.secondary_xaxis('top', functions=(_inv, _inv))
+    secondary.set_xlabel('resolution (Å)')
+    ax.legend(fontsize=8, loc='upper right')
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _inv(x):
+    x = np.asarray(x, float)
+    with np.errstate(divide='ignore'):
+        return np.where(x > 1e-6, 1.0 / np.where(x > 1e-6, x, 1.0), np.inf)
+
+
+def histograms(series, xlabel, ax=None, bins=30, title=None, medians=True, log=False):
+    """Overlaid step histograms of ``series`` [(label, values)] with medians marked."""
+    fig, ax = _ax(ax)
+    allv = np.concatenate([np.asarray(v, float).ravel() for _, v in series if len(v)]) if series else []
+    if len(allv) == 0:
+        ax.text(0.5, 0.5, 'no data', ha='center', transform=ax.transAxes)
+        return fig
+    edges = np.histogram_bin_edges(allv[np.isfinite(allv)], bins=bins)
+    for i, (label, v) in enumerate(series):
+        v = np.asarray(v, float).ravel()
+        v = v[np.isfinite(v)]
+        c = COLORS[i % len(COLORS)]
+        med = np.median(v) if v.size else np.nan
+        ax.hist(v, bins=edges, histtype='step', lw=1.6, color=c, density=True,
+                label='%s (median %.2f)' % (label, med) if medians else label)
+        if medians and v.size:
+            ax.axvline(med, color=c, ls='--', lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel('fraction (density)')
+    if log:
+        ax.set_yscale('log')
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def iterations(rows, ax=None, title='Per-iteration'):
+    """Resolution (left axis) and healpix order (right axis) per iteration; regularized
+    iterations shaded; enhancer seconds as bars on a third scale in the lower panel."""
+    plt = _pyplot()
+    if ax is None:
+        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(6.4, 5.2), sharex=True,
+                                      gridspec_kw=dict(height_ratios=[3, 1.2]))
+    else:
+        fig, ax2 = ax.figure, None
+    its = [r['iteration'] for r in rows]
+    res = [r.get('resolution_A') if r.get('resolution_A') else np.nan for r in rows]
+    hp = [r.get('healpix_order') if r.get('healpix_order') is not None else np.nan for r in rows]
+    for r in rows:
+        if r.get('regularized'):
+            ax.axvspan(r['iteration'] - 0.5, r['iteration'] + 0.5, color='#2ca02c', alpha=0.15, lw=0)
+    ax.plot(its, res, 'o-', color=COLORS[0], label='resolution (Å)')
+    ax.set_ylabel('resolution (Å)', color=COLORS[0])
+    ax.invert_yaxis()
+    axh = ax.twinx()
+    axh.step(its, hp, where='mid', color=COLORS[1], label='healpix order')
+    axh.set_ylabel('healpix order', color=COLORS[1])
+    axh.set_ylim(min([h for h in hp if np.isfinite(h)] or [0]) - 0.5,
+                 max([h for h in hp if np.isfinite(h)] or [1]) + 0.5)
+    ax.set_title(title + ('  (shaded: regularized)' if any(r.get('regularized') for r in rows) else ''))
+    ax.grid(alpha=0.3)
+    if ax2 is not None:
+        ax2.bar(its, [r.get('enhancer_s') or 0 for r in rows], color=COLORS[2])
+        ax2.set_ylabel('enhancer (s)')
+        ax2.set_xlabel('iteration')
+        ax2.grid(alpha=0.3)
+    else:
+        ax.set_xlabel('iteration')
+    return fig
+
+
+def bars(labels, values, ylabel, ax=None, title=None, fmt='%.2f'):
+    fig, ax = _ax(ax)
+    x = np.arange(len(labels))
+    ax.bar(x, values, color=[COLORS[i % len(COLORS)] for i in range(len(labels))])
+    for i, v in enumerate(values):
+        if v is not None and np.isfinite(v):
+            ax.text(i, v, fmt % v, ha='center', va='bottom', fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=15)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, axis='y')
+    return fig

@@ -1,0 +1,56 @@
+"""A real enhancer program that misbehaves on purpose (fault-injection tests).
+
+    python faulty_enhancer.py MODE INPUT OUTPUT [VOXEL]
+
+MODE: ok (copy, negated noise added), exit (status 3), hang (sleeps; its child too),
+nan, wrongbox, wrongvoxel, nothing, oom (allocates until the memory limit kills it),
+partial (writes half a file then dies), slow-ok (sleeps 1 s, then ok).
+"""
+import os
+import subprocess
+import sys
+import time
+
+import mrcfile
+import numpy as np
+
+
+def main():
+    mode, inp, out = sys.argv[1:4]
+    with mrcfile.open(inp) as m:
+        data = np.array(m.data)
+        voxel = float(m.voxel_size.x)
+    if mode == 'exit':
+        sys.stderr.write('faulty enhancer: giving up\n')
+        return 3
+    if mode == 'hang':
+        subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])
+        time.sleep(600)
+    if mode == 'nothing':
+        return 0
+    if mode == 'oom':
+        hog = []
+        while True:
+            hog.append(np.ones(50_000_000))
+    if mode == 'partial':
+        with open(out, 'wb') as f:
+            f.write(b'\0' * 1024)
+        os.kill(os.getpid(), 9)
+    if mode == 'slow-ok':
+        time.sleep(1)
+    if mode == 'nan':
+        data[0, 0, 0] = np.nan
+    if mode == 'wrongbox':
+        data = data[:-2, :-2, :-2]
+    if mode == 'wrongvoxel':
+        voxel *= 1.5
+    if mode in ('ok', 'slow-ok'):
+        data = data * 0.5
+    with mrcfile.new(out, overwrite=True) as m:
+        m.set_data(np.ascontiguousarray(data, dtype=np.float32))
+        m.voxel_size = voxel
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
