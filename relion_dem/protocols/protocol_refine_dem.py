@@ -1,0 +1,411 @@
+# **************************************************************************
+# * relion_dem: RELION 3D auto-refine regularized in the loop by a denoiser
+# * (Ramirez-Aportela, Carazo & Sorzano, IUCrJ 2022). GPL-3.
+# **************************************************************************
+"""``ProtRelionDemRefine``: scipion-em-relion's 3D auto-refine, every RELION option kept,
+with each half-map regularized by a denoiser inside the refinement loop.
+
+The protocol writes the runtime configuration (``extra/relion_relion_dem.json``), points
+``RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE`` at ``relion_dem_extrec``, sets
+``RELION_DEM_CONFIG`` and adds ``--external_reconstruct`` to ``relion_refine``. The runtime
+appends one JSON line per reconstruction call to ``extra/relion_relion_dem.jsonl``,
+registered as the output ``outputRegularizationLog``.
+"""
+import contextlib
+import glob
+import json
+import os
+import shutil
+from enum import Enum
+
+import pyworkflow.protocol.params as params
+from pyworkflow.constants import BETA
+from pwem.objects import Volume, FSC, SetOfParticles, EMFile
+
+from relion.protocols import ProtRelionRefine3D
+
+from .. import constants as C
+
+CONFIG_NAME = 'relion_relion_dem.json'
+LOG_NAME = 'relion_relion_dem.jsonl'
+
+INSTALL_HINT = {
+    'network': 'scipion3 installb %s   (or: relion_dem install-network)' % C.NETWORK_PACKAGE,
+    'deepemhancer': 'scipion3 installb %s   (or set %s and %s to an existing deepEMhancer '
+                    'installation, e.g. Xmipp\'s: scipion3 installb xmippDLTK)'
+                    % (C.DEEPEMHANCER_PACKAGE, C.RELION_DEM_DEEPEMHANCER_ACTIVATION,
+                       C.RELION_DEM_DEEPEMHANCER_MODELS),
+    'keras': 'scipion3 installb %s   (the custom model runs in the network environment)'
+             % C.NETWORK_PACKAGE,
+}
+
+
+class outputs(Enum):
+    outputVolume = Volume
+    outputParticles = SetOfParticles
+    outputFSC = FSC
+    outputRegularizationLog = EMFile
+
+
+class ProtRelionDemRefine(ProtRelionRefine3D):
+    """RELION 3D auto-refine with in-loop deep-learning regularization (DEM).
+
+Every RELION 3D auto-refine option is kept. In each iteration, once the gate opens (by
+default when RELION has started local angular searches), each half-map reconstructed by
+RELION is passed, independently of the other half, through a denoiser (the bundled
+network, deepEMhancer, a custom Keras model or a classical filter) before RELION uses it
+as the next reference. An FSC honesty guard keeps RELION's own map beyond the shell where
+the gold-standard FSC falls below 1/7, so the denoiser cannot inflate the resolution that
+drives the refinement. Any denoiser failure falls back to the plain reconstruction for
+that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
+    """
+    _label = '3D auto-refine + deepEMhancer (DEM)'
+    _devStatus = BETA
+    _possibleOutputs = outputs
+
+    # -------------------------- DEFINE param functions -----------------------
+    def _defineParams(self, form):
+        ProtRelionRefine3D._defineParams(self, form)
+        form.addSection(label='Regularization')
+        form.addParam('enhancer', params.EnumParam, default=C.ENH_NETWORK,
+                      choices=[c[0] for c in C.ENHANCER_CHOICES],
+                      label='Regularize half-maps with',
+                      help='Denoiser applied to each half-map inside the loop.\n'
+                           '*bundled network*: the CPU network shipped with relion_dem '
+                           '(scipion3 installb %s).\n'
+                           '*deepEMhancer*: the GPU network of Sanchez-Garcia et al. (2021) with '
+                           'its tightTarget, wideTarget or highRes model (scipion3 installb %s, '
+                           'or Xmipp\'s deep-learning toolkit).\n'
+                           '*custom Keras model*: a model file of yours, run like the bundled network.\n'
+                           '*classical filter*: FSC-weighted low-pass and solvent flattening, no network.\n'
+                           '*none*: the same pipeline without regularization (control run).'
+                           % (C.NETWORK_PACKAGE, C.DEEPEMHANCER_PACKAGE))
+        form.addParam('customModel', params.FileParam, default='',
+                      condition='enhancer == %d' % C.ENH_KERAS,
+                      label='Keras model file',
+                      help='A Keras model (.h5/.keras) mapping a normalized half-map cube to a '
+                           'denoised one.')
+        form.addParam('gate', params.EnumParam, default=C.GATE_LOCAL,
+                      choices=[c[0] for c in C.GATE_CHOICES],
+                      condition='enhancer != %d' % C.ENH_NONE,
+                      label='Start regularizing',
+                      help='*local searches*: once RELION has reached the local-search angular '
+                           'sampling (the "Local searches from auto-sampling" option), as in '
+                           'the paper.\n*from iteration*: from the iteration given below.\n'
+                           '*always*: every iteration.')
+        form.addParam('gateIteration', params.IntParam, default=1,
+                      condition='enhancer != %d and gate == %d' % (C.ENH_NONE, C.GATE_FROM_ITERATION),
+                      label='First regularized iteration')
+        form.addParam('honestyGuard', params.BooleanParam, default=True,
+                      condition='enhancer != %d' % C.ENH_NONE,
+                      label='FSC honesty guard?',
+                      help='Keep the denoised map only up to the shell where the current '
+                           'gold-standard FSC falls below the threshold and use RELION\'s own '
+                           'map beyond it, so the denoiser cannot inflate the FSC that drives '
+                           'the next iteration.')
+        form.addParam('guardThreshold', params.FloatParam, default=round(1.0 / 7.0, 4),
+                      condition='enhancer != %d and honestyGuard' % C.ENH_NONE,
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label='Guard FSC threshold')
+        form.addParam('regularizeFinal', params.BooleanParam, default=False,
+                      condition='enhancer != %d' % C.ENH_NONE,
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label='Regularize the final map too?',
+                      help='The final reconstruction (both halves joined) stays RELION\'s own '
+                           'by default.')
+        form.addParam('demGpus', params.StringParam, default='0',
+                      condition='enhancer in [%d, %d, %d]' % (C.ENH_DEM_TIGHT, C.ENH_DEM_WIDE,
+                                                               C.ENH_DEM_HIGHRES),
+                      label='deepEMhancer GPU ids',
+                      help='GPUs for deepEMhancer, e.g. "0" or "0,1"; -1 runs it on the CPU '
+                           '(slow). Independent of RELION\'s own GPU setting.')
+        form.addParam('demBatchSize', params.IntParam, default=6,
+                      condition='enhancer in [%d, %d, %d]' % (C.ENH_DEM_TIGHT, C.ENH_DEM_WIDE,
+                                                               C.ENH_DEM_HIGHRES),
+                      label='deepEMhancer batch size',
+                      help='Cubes per GPU batch; lower it if the GPU runs out of memory.')
+        form.addParam('serializeDevice', params.BooleanParam, default=True,
+                      condition='enhancer in [%d, %d, %d]' % (C.ENH_DEM_TIGHT, C.ENH_DEM_WIDE,
+                                                               C.ENH_DEM_HIGHRES),
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label='One half at a time on the GPU?',
+                      help='Both halves call the denoiser at the same time; with one GPU, '
+                           'let them take turns (a lock file in the run folder).')
+        form.addParam('enhancerTimeout', params.FloatParam, default=1800,
+                      condition='enhancer != %d' % C.ENH_NONE,
+                      label='Denoiser timeout (s)',
+                      help='A denoiser call running longer is killed and the plain map used.')
+        form.addParam('enhancerOptions', params.StringParam, default='',
+                      condition='enhancer != %d' % C.ENH_NONE,
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label='Extra denoiser options (JSON)',
+                      help='Backend options as a JSON object, merged last, e.g. '
+                           '{"dilate_A": 8} for the classical filter.')
+        form.addParam('keepMaps', params.BooleanParam, default=False,
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label='Keep plain and denoised maps?',
+                      help='Keep, for each regularized call, RELION\'s plain and the denoised '
+                           'half-map beside the run, for inspection.')
+
+    # -------------------------- runtime configuration ------------------------
+    def _enhancerChoice(self):
+        return C.ENHANCER_CHOICES[self.enhancer.get()]
+
+    def getEnhancerName(self):
+        return self._enhancerChoice()[1]
+
+    def getEnhancerLabel(self):
+        return self._enhancerChoice()[0]
+
+    def _configPath(self):
+        return os.path.abspath(self._getExtraPath(CONFIG_NAME))
+
+    def _logPath(self):
+        return os.path.abspath(self._getExtraPath(LOG_NAME))
+
+    def _candidateOptions(self):
+        """Backend options this form can fill, by backend name (unknown keys are dropped
+        against each backend's declared options)."""
+        from ..plugin import Plugin
+        name = self.getEnhancerName()
+        model = self._enhancerChoice()[2]
+        gpus = (self.demGpus.get() or '0').strip()
+        batch = self.demBatchSize.get()
+        net_python = Plugin.getNetworkPython()
+        if name == 'deepemhancer':
+            models = Plugin.getDeepEMhancerModels()
+            activation = Plugin.getDeepEMhancerActivation()
+            return {'model': model, 'processing_type': model, 'gpu': gpus, 'gpus': gpus,
+                    'gpu_ids': gpus, 'batch_size': batch, 'models_dir': models,
+                    'model_dir': models, 'model_path': models, 'activation': activation,
+                    'activate': activation}
+        if name == 'keras':
+            path = os.path.abspath(self.customModel.get()) if self.customModel.get() else None
+            return {'model': path, 'model_path': path, 'model_file': path,
+                    'python': net_python}
+        if name == 'network':
+            return {'python': net_python}
+        return {}
+
+    def _enhancerOptions(self):
+        from relion_dem.core.enhancers import BACKENDS
+        name = self.getEnhancerName()
+        declared = getattr(BACKENDS.get(name), 'options', None) or {}
+        opts = {k: v for k, v in self._candidateOptions().items()
+                if k in declared and v is not None}
+        extra = (self.enhancerOptions.get() or '').strip()
+        if extra:
+            value = json.loads(extra)
+            if not isinstance(value, dict):
+                raise ValueError('Extra denoiser options must be a JSON object')
+            opts.update(value)
+        return opts
+
+    def _localHealpixOrder(self):
+        prot = self
+        if self.doContinue and self.continueRun.get() is not None:
+            prot = self.continueRun.get()
+        value = getattr(prot, 'localSearchAutoSamplingDeg', None)
+        return value.get() if value is not None and value.get() is not None else None
+
+    def getRuntimeConfig(self):
+        """The runtime configuration dict (see relion_dem.core.config.DEFAULTS)."""
+        name = self.getEnhancerName()
+        cfg = {
+            'enhancer': name,
+            'enhancer_options': self._enhancerOptions(),
+            'gate': C.GATE_CHOICES[self.gate.get()][1] if name != 'none' else 'never',
+            'gate_iteration': max(0, self.gateIteration.get()),
+            'local_healpix_order': self._localHealpixOrder(),
+            'regularize_final': bool(self.regularizeFinal),
+            'guard': bool(self.honestyGuard),
+            'guard_threshold': float(self.guardThreshold.get()),
+            'timeout_s': float(self.enhancerTimeout.get()),
+            'keep_maps': bool(self.keepMaps),
+            'log': self._logPath(),
+        }
+        if name == 'deepemhancer' and self.serializeDevice and (self.demGpus.get() or '').strip() != '-1':
+            cfg['device_lock'] = os.path.abspath(self._getExtraPath('relion_dem_gpu.lock'))
+        return cfg
+
+    def _demEnviron(self):
+        """Variables the runtime and its backends read (besides RELION's)."""
+        from ..plugin import Plugin
+        from relion_dem.core.refine import extrec_executable
+        env = {k: v for k, v in Plugin.getEnviron().items()
+               if k.startswith('RELION_DEM_') and v is not None}
+        env[C.RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE] = extrec_executable()
+        env[C.RELION_DEM_CONFIG] = self._configPath()
+        return env
+
+    @contextlib.contextmanager
+    def _pluginEnvironment(self):
+        """os.environ with the plugin's variables, for backend checks in this process."""
+        from ..plugin import Plugin
+        saved = dict(os.environ)
+        try:
+            os.environ.update({k: v for k, v in Plugin.getEnviron().items()
+                               if k.startswith('RELION_DEM_') and v})
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def _getEnviron(self):
+        env = ProtRelionRefine3D._getEnviron(self)
+        from ..plugin import Plugin
+        env.update({k: v for k, v in Plugin.getEnviron().items()
+                    if k.startswith('RELION_DEM_') and v is not None})
+        return env
+
+    # -------------------------- STEPS functions ------------------------------
+    def writeRuntimeConfig(self):
+        from relion_dem.core import config as config_mod
+        cfg = config_mod.write(self._configPath(), self.getRuntimeConfig())
+        self.info('relion_dem: runtime configuration %s: enhancer %s, gate %s'
+                  % (self._configPath(), cfg['enhancer'], cfg['gate']))
+        return cfg
+
+    def _prepareContinue(self):
+        """Copy the sampling and optimiser STARs of the iteration continued from, so the
+        gate knows the healpix order before this run has written its own."""
+        prev = self.continueRun.get()
+        if prev is None:
+            return
+        prev._initialize()
+        it = self._getContinueIter()
+        for key in ('sampling', 'optimiser'):
+            src = prev._getFileName(key, iter=it)
+            dst = self._getFileName(key, iter=it)
+            if os.path.exists(src) and not os.path.exists(dst):
+                shutil.copy(src, dst)
+
+    def runJob(self, program, arguments, **kwargs):
+        """relion_refine runs with --external_reconstruct and the runtime's environment."""
+        if os.path.basename(str(program)).startswith('relion_refine'):
+            self.writeRuntimeConfig()
+            if self.doContinue:
+                self._prepareContinue()
+            if '--external_reconstruct' not in arguments.split():
+                arguments += ' --external_reconstruct'
+            env = kwargs.get('env') or self._getEnviron()
+            env.update(self._demEnviron())
+            kwargs['env'] = env
+        return ProtRelionRefine3D.runJob(self, program, arguments, **kwargs)
+
+    def createOutputStep(self):
+        ProtRelionRefine3D.createOutputStep(self)
+        log = EMFile(filename=self._getExtraPath(LOG_NAME))
+        self._defineOutputs(**{outputs.outputRegularizationLog.name: log})
+
+    # -------------------------- INFO functions -------------------------------
+    def _validate(self):
+        errors = ProtRelionRefine3D._validate(self)
+        errors += self._validateRelion()
+        if self.numberOfMpi.get() < 3:
+            errors.append('3D auto-refine with two independent halves needs at least 3 MPI '
+                          'processes (one master, one per half); now %d.' % self.numberOfMpi.get())
+        errors += self._validateEnhancer()
+        return errors
+
+    def _validateRelion(self):
+        from relion import Plugin as RelionPlugin
+        active = RelionPlugin.getActiveVersion()
+        version = None
+        if active:
+            version = tuple(int(x) for x in active.split('.')[:2])
+        else:
+            from relion_dem.core.relion import version as relion_version
+            with self._pluginEnvironment():
+                version = relion_version('relion_refine')
+        if version is not None and version < (3, 1):
+            return ['RELION %s found; in-loop regularization needs --external_reconstruct, '
+                    'available from RELION 3.1.' % '.'.join(map(str, version))]
+        try:
+            from relion_dem.core.refine import extrec_executable, RefineError
+            extrec_executable()
+        except RefineError as e:
+            return [str(e)]
+        return []
+
+    def _validateEnhancer(self):
+        from relion_dem.core import config as config_mod
+        from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
+        name = self.getEnhancerName()
+        hint = INSTALL_HINT.get(name)
+        if name not in BACKENDS:
+            return ['The denoiser "%s" (backend %r) is not available in this installation of '
+                    'relion_dem (relion_dem.core.enhancers has: %s).%s'
+                    % (self.getEnhancerLabel(), name, ', '.join(sorted(BACKENDS)),
+                       ' Install its environment with: %s' % hint if hint else '')]
+        if name == 'keras' and not self.customModel.get():
+            return ['Give the Keras model file for the custom model denoiser.']
+        try:
+            cfg = config_mod.validate(self.getRuntimeConfig(), 'protocol form')
+            with self._pluginEnvironment():
+                create(cfg).check()
+        except ValueError as e:  # bad JSON in extra options, ConfigError
+            return ['Regularization settings: %s' % e]
+        except EnhancerError as e:
+            msg = 'Denoiser "%s" cannot run here: %s' % (self.getEnhancerLabel(), e)
+            if hint:
+                msg += '\nInstall it with: %s' % hint
+            return [msg]
+        return []
+
+    def _regularizationSummary(self):
+        from relion_dem.core import runinfo
+        root = self._getExtraPath('relion')
+        if not os.path.exists(self._getExtraPath(LOG_NAME)):
+            return []
+        s = runinfo.summary(root, self._getExtraPath(LOG_NAME))
+        lines = ['Regularized iterations: *%d* of %d (first: %s), denoiser %s, %d fallback(s)'
+                 % (s['regularized_iterations'], s['iterations'],
+                    s['first_regularized_iteration'] if s['first_regularized_iteration'] else '-',
+                    self.getEnhancerLabel(), s['fallbacks'])]
+        return lines
+
+    def _summaryNormal(self):
+        summary = ProtRelionRefine3D._summaryNormal(self)
+        try:
+            summary += self._regularizationSummary()
+        except Exception as e:  # a summary must never break the GUI
+            summary.append('Regularization log unreadable: %s' % e)
+        return summary
+
+    def _summaryContinue(self):
+        return ProtRelionRefine3D._summaryContinue(self)
+
+    def _methods(self):
+        name = self.getEnhancerName()
+        if name == 'none':
+            what = 'without in-loop regularization (control run of the same pipeline)'
+        else:
+            what = ('with each half-map regularized inside the refinement loop by %s '
+                    '(in-loop deep-learning regularization, [RamirezAportela2022]%s)'
+                    % (self.getEnhancerLabel(),
+                       '; deepEMhancer [SanchezGarcia2021]' if name == 'deepemhancer' else ''))
+            gate = C.GATE_CHOICES[self.gate.get()][0]
+            what += ', starting %s' % ('at iteration %d' % self.gateIteration.get()
+                                       if self.gate.get() == C.GATE_FROM_ITERATION else
+                                       'once local angular searches began'
+                                       if self.gate.get() == C.GATE_LOCAL else gate)
+            if self.honestyGuard:
+                what += ', with RELION\'s map kept beyond the shell where the gold-standard FSC ' \
+                        'fell below %.3f' % self.guardThreshold.get()
+        methods = ['3D auto-refinement was performed with RELION [Scheres2012b] %s.' % what]
+        if hasattr(self, 'outputFSC'):
+            try:
+                from relion_dem.core import runinfo
+                res = runinfo.final_resolution(self._getExtraPath('relion'))
+                if res:
+                    methods.append('The final gold-standard resolution was %.2f A.' % res)
+            except Exception:
+                pass
+        return methods
+
+    def _citations(self):
+        cites = ['RamirezAportela2022', 'Scheres2012b', 'Zivanov2018']
+        if self.getEnhancerName() == 'deepemhancer':
+            cites.insert(1, 'SanchezGarcia2021')
+        return cites
