@@ -4,7 +4,8 @@
 
 MODE: ok (copy, negated noise added), exit (status 3), hang (sleeps; its child too),
 nan, wrongbox, wrongvoxel, nothing, oom (allocates until the memory limit kills it),
-partial (writes half a file then dies), slow-ok (sleeps 1 s, then ok).
+partial (writes half a file then dies), slow-ok (sleeps 1 s, then ok),
+flaky ITERATION (exit on odd iterations, ok on even ones).
 """
 import os
 import subprocess
@@ -17,6 +18,8 @@ import numpy as np
 
 def main():
     mode, inp, out = sys.argv[1:4]
+    if mode == 'flaky':  # fails on odd iterations, works on even ones
+        mode = 'exit' if int(sys.argv[4]) % 2 else 'ok'
     with mrcfile.open(inp) as m:
         data = np.array(m.data)
         voxel = float(m.voxel_size.x)

@@ -5,12 +5,14 @@ Writes the runtime configuration beside the run, points
 ``--external_reconstruct`` and runs ``mpirun -np N relion_refine_mpi ARGS``.
 """
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 
 from . import config as config_mod
+from . import star
 from .enhancers import EnhancerError, create as create_enhancer
 from .relion import RelionError, find_program, mpi_environment, version
 
@@ -42,11 +44,18 @@ def extrec_executable():
                       'into the Python that runs relion_dem')
 
 
-def prepare(relion_args, settings, np_procs=3):
+def prepare(relion_args, settings, np_procs=3, cwd=None):
     """Check everything and write the configuration; return (argv, env, config path).
 
-    ``settings`` are configuration keys (see relion_dem.core.config.DEFAULTS).
+    ``settings`` are configuration keys (see relion_dem.core.config.DEFAULTS); relative
+    paths in ``relion_args`` are taken from ``cwd`` (default: the current folder), where
+    relion_refine will run.
     """
+    base = os.path.abspath(cwd or os.getcwd())
+
+    def here(path):
+        return os.path.join(base, path)
+
     args = list(relion_args)
     if args and args[0] == '--':
         args = args[1:]
@@ -60,7 +69,7 @@ def prepare(relion_args, settings, np_procs=3):
         raise RefineError('gold-standard refinement needs --split_random_halves')
     for name in ('--i', '--ref', '--continue'):
         path = option_value(args, name)
-        if path and not os.path.exists(path):
+        if path and not os.path.exists(here(path)):
             raise RefineError('%s %s: file does not exist' % (name, path))
     if np_procs < 3:
         raise RefineError('auto-refine with two half sets needs at least 3 MPI processes (--np 3)')
@@ -73,13 +82,27 @@ def prepare(relion_args, settings, np_procs=3):
         raise RefineError('RELION %s found (%s); --external_reconstruct needs RELION >= 3.1'
                           % ('.'.join(map(str, v)), program))
     settings = dict(settings)
+    continued = option_value(args, '--continue')
     local = option_value(args, '--auto_local_healpix_order')
+    if continued:
+        m = re.match(r'^(.*)_it\d{3,}_optimiser\.star$', continued)
+        if not m:
+            raise RefineError('--continue %s: expected <root>_itNNN_optimiser.star' % continued)
+        # a continued run appends to the log of the run it continues
+        if not settings.get('log'):
+            settings['log'] = here(m.group(1) + '_relion_dem.jsonl')
+        if local is None:
+            try:
+                general = star.block(star.read(here(continued)), 'optimiser_general')
+                local = general.get('_rlnAutoLocalSearchesHealpixOrder')
+            except star.StarError as e:
+                raise RefineError(str(e))
     if settings.get('local_healpix_order') is None:
         settings['local_healpix_order'] = int(local) if local else 4
-    folder = os.path.dirname(out) or '.'
-    os.makedirs(folder, exist_ok=True)
-    cfg_path = os.path.abspath(out + '_relion_dem.json')
-    settings.setdefault('log', os.path.abspath(out + '_relion_dem.jsonl'))
+    os.makedirs(os.path.dirname(here(out)), exist_ok=True)
+    cfg_path = here(out + '_relion_dem.json')
+    if not settings.get('log'):
+        settings['log'] = here(out + '_relion_dem.jsonl')
     try:
         cfg = config_mod.validate(settings, cfg_path)
         create_enhancer(cfg).check()
@@ -98,6 +121,6 @@ def prepare(relion_args, settings, np_procs=3):
 
 def run(relion_args, settings, np_procs=3, log=None, cwd=None):
     """Prepare and run; return relion_refine's exit status."""
-    argv, env, _ = prepare(relion_args, settings, np_procs)
+    argv, env, _ = prepare(relion_args, settings, np_procs, cwd)
     proc = subprocess.run(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT if log else None)
     return proc.returncode

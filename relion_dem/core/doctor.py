@@ -1,0 +1,121 @@
+"""``relion_dem doctor``: check the set-up and say what to fix, with the command that fixes it."""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from . import relion
+
+
+def _check_relion():
+    try:
+        path = relion.find_program('relion_refine_mpi')
+    except relion.RelionError as e:
+        return False, str(e), 'apt-get install relion   (or set RELION_HOME)'
+    v = relion.version('relion_refine_mpi')
+    if v is None:
+        return False, '%s does not report a version' % path, 'reinstall RELION >= 3.1'
+    if v[:2] < (3, 1):
+        return False, 'RELION %s at %s: --external_reconstruct needs >= 3.1' % ('.'.join(map(str, v)), path), \
+            'install RELION >= 3.1 and set RELION_HOME'
+    for prog in ('relion_external_reconstruct', 'relion_postprocess', 'relion_project'):
+        try:
+            relion.find_program(prog)
+        except relion.RelionError as e:
+            return False, str(e), 'install a complete RELION >= 3.1'
+    return True, 'RELION %s (%s)' % ('.'.join(map(str, v)), os.path.dirname(path)), None
+
+
+def _check_mpi():
+    launcher = os.environ.get('RELION_DEM_MPIRUN', 'mpirun').split()[0]
+    path = shutil.which(launcher)
+    if not path:
+        return False, '%s not found' % launcher, 'apt-get install openmpi-bin   (or set RELION_DEM_MPIRUN)'
+    env = relion.mpi_environment()
+    try:
+        proc = subprocess.run([path, '-np', '3', 'true'], env=env, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, '%s -np 3 true failed: %s' % (launcher, e), 'check the MPI installation'
+    if proc.returncode != 0:
+        return False, '%s -np 3 true failed: %s' % (launcher, (proc.stderr or proc.stdout).strip()[-300:]), \
+            'export OMPI_MCA_rmaps_base_oversubscribe=1 (few cores) or fix MPI'
+    return True, '%s runs 3 processes' % path, None
+
+
+def _check_extrec():
+    from .refine import extrec_executable, RefineError
+    try:
+        return True, 'relion_dem_extrec at %s' % extrec_executable(), None
+    except RefineError as e:
+        return False, str(e), 'pip install .'
+
+
+def _check_backend(name):
+    from .enhancers import BACKENDS, EnhancerError, create
+    if name not in BACKENDS:
+        return False, 'enhancer %s is not available in this installation' % name, None
+    try:
+        backend = create({'enhancer': name})
+        backend.check()
+        return True, 'enhancer %s ready (%s)' % (name, backend.describe()), None
+    except EnhancerError as e:
+        text = str(e)
+        fix = None
+        if name == 'network':
+            fix = 'relion_dem install-network'
+        elif name == 'deepemhancer':
+            fix = 'scipion3 installb deepEMhancer   (or conda env with deepemhancer, then deepemhancer --download)'
+        return False, text, fix
+
+
+def _check_gpu():
+    smi = shutil.which('nvidia-smi')
+    if not smi:
+        return None, 'no NVIDIA GPU visible (nvidia-smi not found): the bundled network runs on CPU', None
+    proc = subprocess.run([smi, '-L'], capture_output=True, text=True)
+    gpus = [l for l in proc.stdout.splitlines() if l.startswith('GPU')]
+    if proc.returncode != 0 or not gpus:
+        return None, 'nvidia-smi lists no GPU: %s' % proc.stderr.strip()[-200:], None
+    return True, '%d GPU(s): %s' % (len(gpus), '; '.join(gpus)), None
+
+
+CHECKS = [('RELION', _check_relion), ('MPI', _check_mpi), ('runtime', _check_extrec),
+          ('classical enhancer', lambda: _check_backend('classical')),
+          ('network enhancer', lambda: _check_backend('network')),
+          ('deepEMhancer', lambda: _check_backend('deepemhancer')),
+          ('GPU', _check_gpu)]
+REQUIRED = ('RELION', 'MPI', 'runtime')
+
+
+def run_checks():
+    """[(name, ok (True/False/None=informational), message, fix)]"""
+    out = []
+    for name, check in CHECKS:
+        try:
+            ok, msg, fix = check()
+        except Exception as e:  # a check must never crash the doctor
+            ok, msg, fix = False, 'check failed: %s' % e, None
+        out.append((name, ok, msg, fix))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='relion_dem doctor', description=__doc__)
+    p.parse_args(argv)
+    results = run_checks()
+    for name, ok, msg, fix in results:
+        mark = {True: ' ok ', False: 'FAIL', None: 'info'}[ok]
+        print('[%s] %-18s %s' % (mark, name, msg))
+        if fix:
+            print('       %-18s fix: %s' % ('', fix))
+    bad = [name for name, ok, _, _ in results if ok is False and name in REQUIRED]
+    if bad:
+        print('\nrelion_dem cannot run: fix %s first.' % ', '.join(bad))
+        return 1
+    print('\nrelion_dem can run (enhancers marked FAIL fall back to the plain reconstruction).')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
