@@ -44,9 +44,128 @@ def make_run(base, folder='Refine', iteration=7, half=1, local_order_seen=True):
     return rel + '.star'
 
 
+INPUT_SUFFIXES = ('_data_real.mrc', '_data_imag.mrc', '_weight.mrc')
+
+
+def _sha1(path):
+    import hashlib
+    with open(path, 'rb') as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
+def lost_files(folder):
+    """Files a run must never leave behind: temporaries, unreadable maps, altered RELION inputs."""
+    from relion_dem.core import mrc
+    originals = {sfx: _sha1(os.path.join(DATA, REQUEST + sfx)) for sfx in INPUT_SUFFIXES}
+    lost = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames + [d for d in dirnames if d.startswith('.')]:
+            path = os.path.join(dirpath, name)
+            sfx = [x for x in INPUT_SUFFIXES if name.endswith(x)]
+            if name.startswith('.') or '.tmp' in name:
+                lost.append((path, 'temporary file left behind'))
+            elif sfx:
+                if _sha1(path) != originals[sfx[0]] and not _deliberately_broken(path):
+                    lost.append((path, 'RELION input altered'))
+            elif name.endswith('.mrc'):
+                try:
+                    mrc.read(path)
+                except mrc.MapError as e:
+                    lost.append((path, 'unreadable map: %s' % e))
+    return lost
+
+
+_BROKEN = set()
+
+
+def _deliberately_broken(path):
+    return os.path.abspath(path) in _BROKEN
+
+
+def break_file(path, content=b'not a map'):
+    """Corrupt a RELION input on purpose (bad-input tests); the lost-file check then ignores it."""
+    with open(path, 'wb') as f:
+        f.write(content)
+    _BROKEN.add(os.path.abspath(path))
+
+
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    """A temporary RELION project folder, made the working directory (as RELION's is)."""
+    """A temporary RELION project folder, made the working directory (as RELION's is).
+
+    After the test, nothing may be lost: no temporary or half-written file left where RELION
+    reads, no RELION input altered (counted for the reliability report, and an error).
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv('RELION_DEM_CONFIG', raising=False)
-    return tmp_path
+    yield tmp_path
+    lost = lost_files(str(tmp_path))
+    RELIABILITY['files_lost'] += len(lost)
+    RELIABILITY['files_checked'] += 1
+    assert not lost, 'files lost: %s' % lost
+
+
+# ---------------------------------------------------------------- reliability report
+RELIABILITY = {'fault': {}, 'bad_input': {}, 'files_lost': 0, 'files_checked': 0}
+RELIABILITY_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               'benchmarks', 'results', 'reliability')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'fault: a fault injected into a real run (must be survived)')
+    config.addinivalue_line('markers', 'bad_input: a bad input to an entry point (must give a clear error)')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    for kind in ('fault', 'bad_input'):
+        if item.get_closest_marker(kind) is not None:
+            if report.when == 'call' or (report.when == 'setup' and report.failed):
+                RELIABILITY[kind][item.nodeid] = report.passed
+            elif report.when == 'teardown' and report.failed:
+                RELIABILITY[kind][item.nodeid] = False
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write benchmarks/results/reliability.{json,md,png} when fault/bad-input tests ran."""
+    if not (RELIABILITY['fault'] or RELIABILITY['bad_input']):
+        return
+    import json
+    faults, bad = RELIABILITY['fault'], RELIABILITY['bad_input']
+    summary = dict(faults_injected=len(faults), faults_survived=sum(faults.values()),
+                   bad_inputs_tried=len(bad), bad_inputs_clear_error=sum(bad.values()),
+                   files_lost=RELIABILITY['files_lost'], runs_checked_for_lost_files=RELIABILITY['files_checked'],
+                   tests={k: v for d in (faults, bad) for k, v in sorted(d.items())})
+    os.makedirs(os.path.dirname(RELIABILITY_OUT), exist_ok=True)
+    with open(RELIABILITY_OUT + '.json', 'w') as f:
+        json.dump(summary, f, indent=1)
+    with open(RELIABILITY_OUT + '.md', 'w') as f:
+        f.write('# Reliability (written by the test suite)\n\n'
+                '| faults injected | survived | bad inputs tried | clear errors | files lost |\n'
+                '|---|---|---|---|---|\n| %d | %d | %d | %d | %d |\n\n'
+                % (summary['faults_injected'], summary['faults_survived'], summary['bad_inputs_tried'],
+                   summary['bad_inputs_clear_error'], summary['files_lost']))
+        for name, ok in summary['tests'].items():
+            f.write('- %s %s\n' % ('ok  ' if ok else 'FAIL', name))
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        labels = ['faults', 'bad inputs', 'files lost']
+        tried = [summary['faults_injected'], summary['bad_inputs_tried'], summary['files_lost']]
+        good = [summary['faults_survived'], summary['bad_inputs_clear_error'], 0]
+        ax.barh(labels, tried, color='#d9d9d9', label='tried / lost')
+        ax.barh(labels, good, color='#2b8cbe', label='survived / clear error')
+        for i, (t, g) in enumerate(zip(tried, good)):
+            ax.text(max(t, 0.5) + 0.3, i, '%d / %d' % (g, t) if i < 2 else str(t), va='center')
+        ax.set_xlim(0, max(tried + [1]) * 1.25)
+        ax.legend(loc='lower right', fontsize=8)
+        ax.set_title('relion_dem reliability (test suite)')
+        fig.tight_layout()
+        fig.savefig(RELIABILITY_OUT + '.png', dpi=100)
+        plt.close(fig)
+    except Exception:
+        pass

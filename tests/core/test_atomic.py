@@ -26,3 +26,12 @@ def test_new_file_has_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (os.stat(target).st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_lost_file_check_sees_leftovers_and_broken_maps(tmp_path):
+    from conftest import lost_files
+    (tmp_path / '.run_it001.tmp.mrc').write_bytes(b'x')
+    (tmp_path / 'result.mrc').write_bytes(b'half a map')
+    mrc.write(tmp_path / 'fine.mrc', np.zeros((2, 2, 2)), 1.0)
+    found = sorted(os.path.basename(p) for p, _ in lost_files(str(tmp_path)))
+    assert found == ['.run_it001.tmp.mrc', 'result.mrc']

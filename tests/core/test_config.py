@@ -18,12 +18,14 @@ def test_defaults_fill_in():
     ({'timeout_s': -1}, 'timeout_s must be a non-negative number'),
     ({'voxel_size': 0}, 'voxel_size must be a positive number'),
 ])
+@pytest.mark.bad_input
 def test_bad_settings_named(bad, message):
     with pytest.raises(config.ConfigError) as e:
         config.validate(bad, 'cfg.json')
     assert message in str(e.value) and 'cfg.json' in str(e.value)
 
 
+@pytest.mark.bad_input
 def test_load_reports_bad_json(tmp_path):
     p = tmp_path / 'relion_dem.json'
     p.write_text('{"enhancer": ')

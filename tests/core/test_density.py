@@ -25,6 +25,7 @@ def test_bfactor_blurs():
     assert np.abs(np.fft.rfftn(blurred))[high].sum() < 0.3 * np.abs(np.fft.rfftn(sharp))[high].sum()
 
 
+@pytest.mark.bad_input
 def test_bad_model_files(tmp_path):
     with pytest.raises(density.ModelError, match='does not exist'):
         density.read_model(tmp_path / 'none.pdb')

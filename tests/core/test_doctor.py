@@ -1,3 +1,4 @@
+import pytest
 import os
 import stat
 
@@ -22,6 +23,7 @@ def _fake_relion(folder, version):
     return str(folder / 'relion-3.0')
 
 
+@pytest.mark.bad_input
 def test_doctor_reports_old_relion_with_fix(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv('RELION_HOME', _fake_relion(tmp_path, '3.0.8'))
     assert doctor.main([]) == 1
@@ -29,6 +31,7 @@ def test_doctor_reports_old_relion_with_fix(tmp_path, monkeypatch, capsys):
     assert '[FAIL] RELION' in out and 'needs >= 3.1' in out and 'fix:' in out
 
 
+@pytest.mark.bad_input
 def test_doctor_reports_missing_relion_with_fix(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv('RELION_HOME', raising=False)
     monkeypatch.setenv('PATH', str(tmp_path))

@@ -16,6 +16,7 @@ def test_parse_call(path, expected):
     assert tuple(gate.parse_call(path)) == expected
 
 
+@pytest.mark.bad_input
 def test_parse_call_rejects_other_names():
     with pytest.raises(ValueError, match='not a RELION external-reconstruct STAR'):
         gate.parse_call('Refine/run_it007_half1_class001.mrc')

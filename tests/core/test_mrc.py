@@ -18,6 +18,7 @@ def test_round_trip_keeps_voxel_size(tmp_path):
     ('nan', 'NaN or Inf'),
     ('noncubic', 'expected a cubic map'),
 ])
+@pytest.mark.bad_input
 def test_bad_maps_give_clear_errors(tmp_path, case, problem):
     path = tmp_path / ('%s.mrc' % case)
     if case == 'corrupt':

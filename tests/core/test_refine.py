@@ -37,6 +37,7 @@ def test_prepare_writes_config_and_command(inputs):
     (BASE, 2, 'at least 3 MPI processes'),
     (['--i', 'missing file.star'] + BASE[2:], 3, '--i missing file.star: file does not exist'),
 ])
+@pytest.mark.bad_input
 def test_prepare_refuses_with_clear_message(inputs, args, np_procs, message):
     with pytest.raises(refine.RefineError, match=message):
         refine.prepare(args, {'enhancer': 'none'}, np_procs, cwd=str(inputs))

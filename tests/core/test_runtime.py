@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from relion_dem.core import config, mrc, runlog, runtime
-from conftest import make_run, needs_relion
+from conftest import break_file, make_run, needs_relion
 
 pytestmark = needs_relion
 FAULTY = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'faulty_enhancer.py')
@@ -74,6 +74,7 @@ def test_gate_closed_keeps_plain(run_dir):
     assert rec['gate'] is False and rec['regularized'] is False and rec['enhancer_s'] == 0.0
 
 
+@pytest.mark.bad_input
 def test_iteration_over_99_and_path_with_spaces(run_dir):
     star_path = make_run(run_dir, folder='My Refine (v2) $HOME;rm', iteration=123, half=2)
     write_config('My Refine (v2) $HOME;rm', enhancer='classical')
@@ -92,6 +93,7 @@ def test_iteration_over_99_and_path_with_spaces(run_dir):
     ('nothing', 'wrote no output map'),
     ('partial', 'killed by signal 9'),
 ])
+@pytest.mark.fault
 def test_enhancer_failure_falls_back_to_plain(run_dir, mode, reason):
     star_path = make_run(run_dir)
     write_config('Refine', enhancer='command', enhancer_options=faulty(mode))
@@ -106,6 +108,7 @@ def test_enhancer_failure_falls_back_to_plain(run_dir, mode, reason):
     np.testing.assert_allclose(mrc.read(result_path(star_path))[0], mrc.read(result_path(ref_path))[0])
 
 
+@pytest.mark.fault
 def test_hanging_enhancer_killed_with_its_children(run_dir):
     star_path = make_run(run_dir)
     write_config('Refine', enhancer='command', enhancer_options=faulty('hang'), timeout_s=2)
@@ -118,6 +121,7 @@ def test_hanging_enhancer_killed_with_its_children(run_dir):
     assert leftover.stdout.strip() == ''
 
 
+@pytest.mark.fault
 def test_enhancer_out_of_memory_falls_back(run_dir):
     star_path = make_run(run_dir)
     argv = ['prlimit', '--as=1500000000', sys.executable, FAULTY, 'oom', '{input}', '{output}']
@@ -128,6 +132,7 @@ def test_enhancer_out_of_memory_falls_back(run_dir):
     assert not rec['regularized'] and 'exited with status' in rec['fallback']
 
 
+@pytest.mark.fault
 def test_missing_enhancer_program_falls_back(run_dir):
     star_path = make_run(run_dir)
     write_config('Refine', enhancer='command', enhancer_options={'argv': ['no-such-denoiser', '{input}']})
@@ -136,10 +141,10 @@ def test_missing_enhancer_program_falls_back(run_dir):
     assert 'cannot start no-such-denoiser' in rec['fallback']
 
 
+@pytest.mark.bad_input
 def test_broken_relion_input_stops_with_message_and_no_result(run_dir):
     star_path = make_run(run_dir)
-    with open(star_path.replace('.star', '_weight.mrc'), 'wb') as f:
-        f.write(b'not a map')
+    break_file(star_path.replace('.star', '_weight.mrc'))
     proc = run_extrec(star_path)
     assert proc.returncode == 1
     assert star_path in proc.stderr and 'relion_external_reconstruct failed' in proc.stderr
@@ -147,11 +152,13 @@ def test_broken_relion_input_stops_with_message_and_no_result(run_dir):
     assert not [f for f in os.listdir('Refine') if f.startswith('.')]
 
 
+@pytest.mark.bad_input
 def test_missing_star_stops_with_message(run_dir):
     proc = run_extrec('Refine/run_it001_half1_class001_external_reconstruct.star')
     assert proc.returncode == 1 and 'cannot read STAR file' in proc.stderr
 
 
+@pytest.mark.bad_input
 def test_bad_config_falls_back_and_says_why(run_dir):
     star_path = make_run(run_dir)
     with open('Refine/relion_dem.json', 'w') as f:
@@ -162,6 +169,7 @@ def test_bad_config_falls_back_and_says_why(run_dir):
     assert "enhancer 'clasical' is not one of" in rec['fallback'] and not rec['regularized']
 
 
+@pytest.mark.fault
 def test_halves_in_parallel_share_a_device_lock(run_dir):
     h1 = make_run(run_dir, half=1)
     h2 = make_run(run_dir, half=2)
@@ -176,6 +184,7 @@ def test_halves_in_parallel_share_a_device_lock(run_dir):
     assert max(r['lock_wait_s'] for r in recs) > 0.5      # one waited for the other
 
 
+@pytest.mark.fault
 def test_lock_left_by_killed_process_is_recovered(run_dir):
     star_path = make_run(run_dir)
     lock = str(run_dir / 'gpu0.lock')
@@ -193,6 +202,7 @@ def test_lock_left_by_killed_process_is_recovered(run_dir):
     assert rec['regularized'] and rec['lock_wait_s'] < 1
 
 
+@pytest.mark.fault
 def test_lock_timeout_falls_back(run_dir):
     star_path = make_run(run_dir)
     lock = str(run_dir / 'gpu0.lock')

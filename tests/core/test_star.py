@@ -56,6 +56,7 @@ def test_missing_label_names_file_block_and_label():
     (b'data_x\nloop_\n_rlnA #1\n_rlnB #2\n1 2 3\n', 'row has 3 values for 2 columns'),
     (b'_rlnA 1\n', 'content before the first data_ block'),
 ])
+@pytest.mark.bad_input
 def test_corrupt_star_gives_clear_error(tmp_path, content, problem):
     path = tmp_path / 'bad.star'
     path.write_bytes(content)
@@ -64,6 +65,7 @@ def test_corrupt_star_gives_clear_error(tmp_path, content, problem):
     assert str(path) in str(e.value) and problem in str(e.value)
 
 
+@pytest.mark.bad_input
 def test_missing_file_named():
     with pytest.raises(star.StarError, match='nowhere.star: cannot read'):
         star.read('nowhere.star')

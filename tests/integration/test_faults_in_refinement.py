@@ -14,6 +14,7 @@ pytestmark = needs_relion
 FAULTY = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'faulty_enhancer.py')
 
 
+@pytest.mark.fault
 def test_flaky_enhancer_never_stops_the_refinement(dataset):
     root = 'Refine/flaky'
     settings = {'enhancer': 'command', 'gate': 'always',
@@ -31,6 +32,7 @@ def test_flaky_enhancer_never_stops_the_refinement(dataset):
     assert runinfo.summary(os.path.join(dataset, root))['converged']
 
 
+@pytest.mark.fault
 def test_killed_refinement_continues_with_config_and_log(dataset):
     root = 'Refine/killed'
     argv, env, cfg = refine.prepare(recipes.refine_args(dataset, root), {'enhancer': 'classical'},
