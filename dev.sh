@@ -13,7 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV=${RELION_DEM_VENV:-$ROOT/.venv}
-export RELION_DEM_NETENV=${RELION_DEM_NETENV:-$ROOT/.netenv}
 PY=${PYTHON:-python3}
 
 say() { printf '\n== %s\n' "$*"; }
@@ -57,7 +56,8 @@ install_python() {
 install_network() {
     # TensorFlow lives in its own environment: it pulls numpy 2 and would break Scipion's scipy.
     if "$VENV/bin/relion_dem" install-network --help >/dev/null 2>&1; then
-        "$VENV/bin/relion_dem" install-network --prefix "$RELION_DEM_NETENV"
+        say "network environment (relion_dem install-network)"
+        "$VENV/bin/relion_dem" install-network
     fi
 }
 

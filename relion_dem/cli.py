@@ -143,7 +143,7 @@ def build_parser():
     d.add_argument('--enhancer', help='enhancer of the regularized run (default: network if installed, '
                                       'else classical)')
     d.add_argument('--particles', type=int, default=1000)
-    d.add_argument('--snr', type=float, default=0.1)
+    d.add_argument('--snr', type=float, default=0.3)
     d.set_defaults(func=cmd_demo)
 
     lg = sub.add_parser('log', help='per-call table and summary of a run from its run log')

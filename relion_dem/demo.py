@@ -13,7 +13,7 @@ import numpy as np
 from .core import fsc, mrc, recipes, refine, runinfo, simulate, star
 from .core.enhancers import BACKENDS, EnhancerError, create
 
-DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.1, seed=7)
+DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.3, seed=7)
 
 
 def pick_enhancer(requested=None):

@@ -5,8 +5,8 @@ import pytest
 
 from relion_dem.core import recipes, simulate
 
-#: the demo's data regime: the shipped adk_open model, 40 px at 3 Å/px (Nyquist 6 Å), SNR 0.1
-DATASET = dict(box=40, voxel_size=3.0, n_particles=500, snr=0.1, seed=3)
+#: the demo's data regime: the shipped adk_open model, 40 px at 3 Å/px (Nyquist 6 Å), SNR 0.3 (local searches begin)
+DATASET = dict(box=40, voxel_size=3.0, n_particles=500, snr=0.3, seed=3)
 
 
 @pytest.fixture(scope='session')
