@@ -62,11 +62,21 @@ def prepare(relion_args, settings, np_procs=3, cwd=None):
     out = option_value(args, '--o')
     if not out:
         raise RefineError('relion_refine arguments need --o OUTPUT_ROOT')
-    if '--auto_refine' not in args:
-        raise RefineError('relion_dem regularizes 3D auto-refine: add --auto_refine '
-                          '(and --split_random_halves)')
-    if '--split_random_halves' not in args and '--continue' not in args:
-        raise RefineError('gold-standard refinement needs --split_random_halves')
+    continued = option_value(args, '--continue')
+    if continued and os.path.exists(here(continued)):
+        try:
+            general = star.block(star.read(here(continued)), 'optimiser_general')
+            auto = general.get('_rlnDoAutoRefine', int, 0) and general.get('_rlnDoSplitRandomHalves', int, 0)
+        except (star.StarError, ValueError) as e:
+            raise RefineError(str(e))
+        if not auto:
+            raise RefineError('--continue %s: not a gold-standard auto-refine run' % continued)
+    elif not continued:
+        if '--auto_refine' not in args:
+            raise RefineError('relion_dem regularizes 3D auto-refine: add --auto_refine '
+                              '(and --split_random_halves)')
+        if '--split_random_halves' not in args:
+            raise RefineError('gold-standard refinement needs --split_random_halves')
     for name in ('--i', '--ref', '--continue'):
         path = option_value(args, name)
         if path and not os.path.exists(here(path)):
@@ -82,7 +92,6 @@ def prepare(relion_args, settings, np_procs=3, cwd=None):
         raise RefineError('RELION %s found (%s); --external_reconstruct needs RELION >= 3.1'
                           % ('.'.join(map(str, v)), program))
     settings = dict(settings)
-    continued = option_value(args, '--continue')
     local = option_value(args, '--auto_local_healpix_order')
     if continued:
         m = re.match(r'^(.*)_it\d{3,}_optimiser\.star$', continued)

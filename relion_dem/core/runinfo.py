@@ -49,16 +49,19 @@ def summary(root, log=None):
     enhancer seconds, fallbacks."""
     records = runlog.read(log or log_path(root))
     its = iterations(root)
+    converged = os.path.exists(root + '_model.star')
+    # the final iteration writes <root>_model.star etc., without an _itNNN sampling STAR
+    last = (max(its) + 1 if converged else max(its)) if its else 0
     regularized = sorted({r['iteration'] for r in records if r.get('regularized')})
     return dict(root=root,
                 final_resolution_A=final_resolution(root),
-                iterations=max(its) if its else 0,
+                iterations=last,
                 regularized_iterations=len(regularized),
                 first_regularized_iteration=regularized[0] if regularized else None,
                 enhancer_s=round(sum(r.get('enhancer_s') or 0.0 for r in records), 2),
                 fallbacks=sum(1 for r in records if r.get('fallback')),
                 calls=len(records),
-                converged=os.path.exists(root + '_model.star'))
+                converged=converged)
 
 
 def find_roots(folder):
