@@ -59,17 +59,16 @@ def fsc_overlay(curves, ax=None, thresholds=(0.143, 0.5), title='FSC'):
     ax.set_xlabel('spatial frequency (1/Å)')
     ax.set_ylabel('FSC')
     ax.set_title(title)
-    secondary = ax.secondary_xaxis('top', functions=(_inv, _inv))
-    secondary.set_xlabel('resolution (Å)')
+    ax.set_xlim(left=0)
+    from matplotlib.ticker import FuncFormatter
+    ax.xaxis.set_major_formatter(FuncFormatter(_freq_label))   # as pwem's FscViewer: 1/Å
     ax.legend(fontsize=8, loc='upper right')
     ax.grid(alpha=0.3)
     return fig
 
 
-def _inv(x):
-    x = np.asarray(x, float)
-    with np.errstate(divide='ignore'):
-        return np.where(x > 1e-6, 1.0 / np.where(x > 1e-6, x, 1.0), np.inf)
+def _freq_label(value, pos=None):
+    return '1/%0.1f' % (1.0 / value) if value > 1e-9 else '0'
 
 
 def histograms(series, xlabel, ax=None, bins=30, title=None, medians=True, log=False):
@@ -121,6 +120,8 @@ def iterations(rows, ax=None, title='Per-iteration'):
     axh = ax.twinx()
     axh.step(its, hp, where='mid', color=COLORS[1], label='healpix order')
     axh.set_ylabel('healpix order', color=COLORS[1])
+    from matplotlib.ticker import MaxNLocator
+    axh.yaxis.set_major_locator(MaxNLocator(integer=True))
     axh.set_ylim(min([h for h in hp if np.isfinite(h)] or [0]) - 0.5,
                  max([h for h in hp if np.isfinite(h)] or [1]) + 0.5)
     ax.set_title(title + ('  (shaded: regularized)' if any(r.get('regularized') for r in rows) else ''))

@@ -67,8 +67,8 @@ class Run:
         return a, b, apix
 
     def symmetry(self):
-        opt = sorted(glob.glob(glob.escape(self.root) + '_it*_optimiser.star'))
-        for path in reversed(opt):
+        found = sorted(glob.glob(glob.escape(self.root) + '_it*_sampling.star'))
+        for path in reversed(found):
             for b in star.read(path):
                 if b.has('_rlnSymmetryGroup'):
                     return b.get('_rlnSymmetryGroup')
@@ -186,7 +186,7 @@ def compute(runs, out, mask_path=None, truth_path=None, truth_particles=None, mo
         a, b, _ = maps[r.label]
         full = (a.astype(np.float64) + b) / 2
         row = dict(label=r.label, root=r.root, half1=r.half1, half2=r.half2)
-        f = fsc_metrics.masked_fsc(a, b, apix, mask, seed=seed)
+        f = fsc_metrics.masked_fsc(a, b, apix, mask, seed=seed, strict=False)
         arrays['fsc'][r.label] = f
         row.update(resolution_0143=f['resolution_0143'], resolution_0143_relion_def=f['resolution_0143_relion'],
                    randomize_at_A=f['randomize_at_A'])
@@ -334,18 +334,20 @@ def markdown(result, made, out):
         L.append('Atomic model: `%s`.' % result['model'])
     L += ['', '## Numbers', '',
           '| run | FSC 0.143 (Å) | RELION postprocess (Å) | model.star (Å) | local res. median (Å) '
-          '| vs truth 0.5 (Å) | angle err. median (°) | shift err. median (Å) | iterations '
+          '| vs truth 0.5 (Å) | angle err. median (°) | within 10° | shift err. median (Å) | iterations '
           '| regularized | enhancer (s) |',
-          '|---|---|---|---|---|---|---|---|---|---|---|']
+          '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in result['runs']:
         vt = r.get('vs_truth') or {}
-        L.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        within = vt.get('angle_within_10deg')
+        L.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             r['label'], _f(r['resolution_0143']), _f(r.get('relion_postprocess_resolution')),
             _f(r.get('final_resolution_model_star')), _f((r.get('locres') or {}).get('median_A')),
-            _f(r.get('truth_resolution_05')), _f(vt.get('angle_median_deg')), _f(vt.get('shift_median_A')),
+            _f(r.get('truth_resolution_05')), _f(vt.get('angle_median_deg')),
+            _f(100 * within, '%.0f%%') if within is not None else '-', _f(vt.get('shift_median_A')),
             r.get('iterations'), r.get('regularized_iterations'), _f(r.get('enhancer_s'), '%.1f')))
     if any('qscore' in r for r in result['runs']):
-        L += ['', '| run | map-model FSC 0.5 (Å) | mean Q | median Q | FSC-Q mean (Å) | |FSC-Q| mean (Å) '
+        L += ['', '| run | map-model FSC 0.5 (Å) | mean Q | median Q | FSC-Q mean (Å) | mean abs. FSC-Q (Å) '
               '| atoms FSC-Q > +0.5 | atoms FSC-Q < -0.5 |', '|---|---|---|---|---|---|---|---|']
         for r in result['runs']:
             q, fq = r.get('qscore') or {}, r.get('fscq') or {}
@@ -356,12 +358,12 @@ def markdown(result, made, out):
                 _f(100 * fq['fraction_below'], '%.1f%%') if 'fraction_below' in fq else '-'))
     if result['pairs']:
         L += ['', '## Angular and shift differences between runs', '',
-              '| pair | particles | angle median (°) | angle 90%% (°) | shift median (Å) | shift 90%% (Å) |'
-              .replace('%%', '%'), '|---|---|---|---|---|---|']
+              '| pair | particles | angle median (°) | angle 90% (°) | within 10° | shift median (Å) '
+              '| shift 90% (Å) |', '|---|---|---|---|---|---|---|']
         for p in result['pairs']:
-            L.append('| %s | %d | %s | %s | %s | %s |' % (p['pair'], p['matched'], _f(p['angle_median_deg']),
-                                                          _f(p['angle_p90_deg']), _f(p['shift_median_A']),
-                                                          _f(p['shift_p90_A'])))
+            L.append('| %s | %d | %s | %s | %s | %s | %s |' % (
+                p['pair'], p['matched'], _f(p['angle_median_deg']), _f(p['angle_p90_deg']),
+                _f(100 * p['angle_within_10deg'], '%.0f%%'), _f(p['shift_median_A']), _f(p['shift_p90_A'])))
     L += ['', '## Figures', '']
     captions = dict(fsc='Gold-standard FSC of each run (common mask, corrected by phase randomization).',
                     fsc_parts='Parts of the correction per run, with RELION\'s corrected FSC (dashed).',
@@ -390,6 +392,19 @@ def markdown(result, made, out):
                     'yes' if it.get('regularized') else 'no', _f(it.get('enhancer_s'), '%.1f'),
                     it.get('fallbacks', 0)))
             L.append('')
+    L += ['## How the numbers were made', '',
+          '* FSC: unfiltered half maps, one mask for every run; phases randomized beyond the shell '
+          'where the unmasked FSC drops below 0.8, corrected FSC = (FSC_t - FSC_n) / (1 - FSC_n) '
+          '(Chen et al. 2013), resolution at 0.143 interpolated between shells. "RELION postprocess" '
+          'is relion_postprocess --force_mask on the same maps and mask (its own random phases: '
+          'expect differences of a shell or two where the curve hovers near 0.143).',
+          '* Local resolution: relion_postprocess --locres, statistics over mask > 0.5.',
+          '* vs truth / model: FSC of the average of the two unfiltered half maps, 0.5 threshold.',
+          '* Angles: geodesic angle between RELION rotation matrices, minimum over the point '
+          'group; shifts: length of the in-plane difference (Å); particles matched by image name.',
+          '* Q-score (Pintilie et al. 2020, sigma 0.6 Å) and FSC-Q (Ramirez-Aportela et al. 2021: '
+          'local resolution map-model at 0.67 minus half-half at 0.5, 20-voxel windows) on the '
+          'unfiltered average map.', '']
     path = os.path.join(out, 'report.md')
     with open(path, 'w') as fh:
         fh.write('\n'.join(L) + '\n')
@@ -403,7 +418,7 @@ def _jsonable(o):
         return [_jsonable(v) for v in o]
     if isinstance(o, np.ndarray):
         return o.tolist()
-    if isinstance(o, (np.floating, np.integer)):
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
         return o.item()
     return o
 
@@ -433,6 +448,27 @@ def build_parser():
     return p
 
 
+def write(result, arrays, out):
+    """Figures, ``metrics.json`` (numbers), ``data.json`` (what the figures show, for the
+    Scipion viewers) and ``report.md``; returns the report's path and the figures."""
+    made = figures(result, arrays, out)
+    result['figures'] = {k: os.path.basename(v) for k, v in made.items()}
+    with open(os.path.join(out, 'metrics.json'), 'w') as fh:
+        json.dump(_jsonable(result), fh, indent=1)
+    with open(os.path.join(out, 'data.json'), 'w') as fh:
+        json.dump(_jsonable(arrays), fh)
+    return markdown(result, made, out), made
+
+
+def load_data(out):
+    """(metrics, figure data) written by :func:`write` into ``out``."""
+    with open(os.path.join(out, 'metrics.json')) as fh:
+        result = json.load(fh)
+    with open(os.path.join(out, 'data.json')) as fh:
+        arrays = json.load(fh)
+    return result, arrays
+
+
 def main(argv=None):
     a = build_parser().parse_args(argv)
     try:
@@ -454,11 +490,7 @@ def main(argv=None):
                                  truth_particles=truth_particles, model=a.model,
                                  centre_model=a.centre_model, sym=a.sym, locres=not a.no_locres,
                                  relion_check=not a.no_relion_check, fscq_step=a.fscq_step, seed=a.seed)
-        made = figures(result, arrays, a.out)
-        result['figures'] = {k: os.path.basename(v) for k, v in made.items()}
-        with open(os.path.join(a.out, 'metrics.json'), 'w') as fh:
-            json.dump(_jsonable(result), fh, indent=1)
-        path = markdown(result, made, a.out)
+        path, made = write(result, arrays, a.out)
     except (ReportError, mrc.MapError, star.StarError, density.ModelError, RelionError, ValueError,
             OSError) as e:
         sys.stderr.write('relion_dem compare: ERROR: %s\n' % e)

@@ -12,4 +12,5 @@ One concept a module:
 ``fscq``       FSC-Q (Ramirez-Aportela et al. 2021) per atom
 ``iterations`` per-iteration table of a (regularized) refinement
 ``masks``      a soft solvent mask when the user gives none
+``model``      an atomic model placed on a map's grid; trilinear map values at atoms
 """

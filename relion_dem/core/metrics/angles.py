@@ -26,16 +26,20 @@ def _axis_rotation(axis, degrees):
     return np.eye(3) + s * k + (1 - c) * (k @ k)
 
 
-#: generators as RELION defines them (src/symmetries.cpp): (fold, axis)
+_PHI = (1 + 5 ** 0.5) / 2
+_S5 = (1 + _PHI ** 2) ** 0.5    # |(1, 0, phi)|
+_S3 = 3 ** 0.5
+#: generators as RELION defines them (src/symmetries.cpp): (fold, axis); RELION writes the
+#: axes to 6-10 digits, here they are exact so that the group closes to machine precision
 _GENERATORS = {
-    'T': [(3, (0, 0, 1)), (2, (0, 0.816496, 0.577350))],
-    'O': [(3, (.5773502, .5773502, .5773502)), (4, (0, 0, 1))],
-    'I1': [(2, (1, 0, 0)), (5, (0.85065080702670, 0, -0.5257311142635)), (3, (0.9341723640, 0.3568220765, 0))],
-    'I2': [(2, (0, 0, 1)), (5, (0.525731114, 0, 0.850650807)), (3, (0, 0.356822076, 0.934172364))],
-    'I3': [(2, (-0.5257311143, 0, 0.8506508070)), (5, (0, 0, 1)),
-           (3, (-0.4911234778630044, 0.3568220764705179, 0.7946544753759428))],
-    'I4': [(2, (0.5257311143, 0, 0.8506508070)), (5, (0.8944271932547096, 0, 0.4472135909903704)),
-           (3, (0.4911234778630044, 0.3568220764705179, 0.7946544753759428))],
+    'T': [(3, (0, 0, 1)), (2, (0, (2 / 3.) ** 0.5, (1 / 3.) ** 0.5))],
+    'O': [(3, (1, 1, 1)), (4, (0, 0, 1))],
+    'I1': [(2, (1, 0, 0)), (5, (_PHI / _S5, 0, -1 / _S5)), (3, (_PHI / _S3, 1 / (_PHI * _S3), 0))],
+    'I2': [(2, (0, 0, 1)), (5, (1 / _S5, 0, _PHI / _S5)), (3, (0, 1 / (_PHI * _S3), _PHI / _S3))],
+    'I3': [(2, (-1 / _S5, 0, _PHI / _S5)), (5, (0, 0, 1)),
+           (3, (-_PHI / (_S5 * _S3), 1 / (_PHI * _S3), _PHI ** 2 / (_S5 * _S3)))],
+    'I4': [(2, (1 / _S5, 0, _PHI / _S5)), (5, (2 / 5 ** 0.5, 0, 1 / 5 ** 0.5)),
+           (3, (_PHI / (_S5 * _S3), 1 / (_PHI * _S3), _PHI ** 2 / (_S5 * _S3)))],
 }
 _ORDER = {'T': 12, 'O': 24, 'I': 60}
 
@@ -49,7 +53,7 @@ def _close(generators, expected):
         for g in frontier:
             for h in generators:
                 p = g @ h
-                if not any(np.allclose(p, q, atol=1e-4) for q in group):
+                if not any(np.allclose(p, q, atol=1e-6) for q in group):
                     group.append(p)
                     new.append(p)
         frontier = new
@@ -78,16 +82,26 @@ def symmetry_matrices(sym):
     raise ValueError('symmetry %r not supported: use Cn, Dn, T, O, I, I1, I2, I3 or I4' % sym)
 
 
+def rotation_angle(a, b):
+    """Geodesic angle (degrees) between rotations ``a`` and ``b``: the angle of a·bᵀ, from
+    atan2(sin, cos) so that small angles keep their precision (arccos loses it)."""
+    m = np.einsum('...ij,...kj->...ik', a, b)
+    cos = (np.trace(m, axis1=-2, axis2=-1) - 1) / 2
+    sin = 0.5 * np.sqrt((m[..., 2, 1] - m[..., 1, 2]) ** 2 + (m[..., 0, 2] - m[..., 2, 0]) ** 2 +
+                        (m[..., 1, 0] - m[..., 0, 1]) ** 2)
+    return np.degrees(np.arctan2(sin, cos))
+
+
 def geodesic(a, b, sym_matrices=None):
     """Geodesic angle (degrees) between rotations ``a`` and ``b`` (n, 3, 3); with
     ``sym_matrices`` the minimum over b·L for L in the group."""
     a = np.asarray(a, float)
     b = np.asarray(b, float)
     if sym_matrices is None or len(sym_matrices) <= 1:
-        return euler.angular_distance(a, b)
+        return rotation_angle(a, b)
     best = None
     for L in sym_matrices:
-        d = euler.angular_distance(a, b @ L)
+        d = rotation_angle(a, b @ L)
         best = d if best is None else np.minimum(best, d)
     return best
 
@@ -153,6 +167,7 @@ def compare(star_a, star_b, sym='C1'):
 def summary(angle_deg, shift_A):
     return dict(angle_median_deg=float(np.median(angle_deg)), angle_mean_deg=float(np.mean(angle_deg)),
                 angle_p90_deg=float(np.percentile(angle_deg, 90)),
+                angle_within_10deg=float(np.mean(np.asarray(angle_deg) <= 10.0)),
                 shift_median_A=float(np.median(shift_A)), shift_mean_A=float(np.mean(shift_A)),
                 shift_p90_A=float(np.percentile(shift_A, 90)))
 

@@ -80,7 +80,7 @@ def resolution_last_shell(curve, voxel_size, threshold=HALF_MAP_THRESHOLD):
 
 
 def masked_fsc(half1, half2, voxel_size, mask=None, randomize_at_fsc=0.8, randomize_at_A=None,
-               seed=0, repeats=1):
+               seed=0, repeats=1, strict=True):
     """Gold-standard FSC of two half maps, corrected for the mask by phase randomization.
 
     Returns a dict: ``shell``, ``resolution_A`` (per shell), ``fsc_unmasked``,
@@ -88,7 +88,9 @@ def masked_fsc(half1, half2, voxel_size, mask=None, randomize_at_fsc=0.8, random
     ``randomize_at_A``, ``resolution_0143`` (interpolated), ``resolution_0143_relion``
     (RELION's last-shell definition) and ``resolution_05``. Without a mask the
     corrected FSC is the unmasked one. ``repeats`` > 1 averages the randomized FSC over
-    several random phase sets (less noise than RELION's single set).
+    several random phase sets (less noise than RELION's single set). When the unmasked
+    FSC never drops below ``randomize_at_fsc`` RELION stops with an error; so do we with
+    ``strict``, else the masked FSC is returned uncorrected (``randomize_shell`` None).
     """
     a = np.asarray(half1, np.float64)
     b = np.asarray(half2, np.float64)
@@ -113,8 +115,10 @@ def masked_fsc(half1, half2, voxel_size, mask=None, randomize_at_fsc=0.8, random
         else:
             k = randomize_shell(unmasked, randomize_at_fsc)
             if k is None:
-                raise ValueError('the unmasked FSC never drops below %.2f: cannot choose where '
-                                 'to randomize phases' % randomize_at_fsc)
+                if strict:
+                    raise ValueError('the unmasked FSC never drops below %.2f: cannot choose where '
+                                     'to randomize phases' % randomize_at_fsc)
+                k = len(unmasked) + 1
         rng = np.random.default_rng(seed)
         rand = np.zeros_like(masked)
         for _ in range(max(1, int(repeats))):
@@ -123,8 +127,10 @@ def masked_fsc(half1, half2, voxel_size, mask=None, randomize_at_fsc=0.8, random
             rand += fsc(ra, rb)
         rand /= max(1, int(repeats))
         curve = corrected(masked, rand, k)
+        done = k < len(unmasked)
         out.update(fsc_masked=masked.tolist(), fsc_random_masked=rand.tolist(),
-                   randomize_shell=int(k), randomize_at_A=float(n * voxel_size / k))
+                   randomize_shell=int(k) if done else None,
+                   randomize_at_A=float(n * voxel_size / k) if done else None)
     out['fsc_corrected'] = [float(x) for x in curve]
     out['resolution_0143'] = float(resolution(curve, voxel_size, HALF_MAP_THRESHOLD))
     out['resolution_0143_relion'] = float(resolution_last_shell(curve, voxel_size, HALF_MAP_THRESHOLD))

@@ -58,9 +58,25 @@ def qscores(data, voxel_size, xyz, origin=(0.0, 0.0, 0.0), sigma=SIGMA, n_points
     if A is None or B is None:
         A, B = reference_parameters(data)
     scored = np.arange(len(xyz)) if scored is None else np.asarray(scored)
-    tree = cKDTree(xyz)
     centres = xyz[scored]
     m = len(scored)
+    # A point p at distance r from atom i is closer to atom j than to i exactly when
+    # (p - i)·(j - i) > |j - i|²/2, which needs |j - i| < 2r: each atom keeps the vectors
+    # to its neighbours within 2·max(radii), nearest first (zero-padded: never closer)
+    reach = 2 * float(np.max(radii)) + 1e-6
+    lists = cKDTree(xyz).query_ball_point(centres, reach)
+    kmax = max(1, max(len(l) for l in lists))
+    rel = np.zeros((m, kmax, 3))
+    dist = np.full((m, kmax), np.inf)
+    for i, (atom, l) in enumerate(zip(scored, lists)):
+        l = [j for j in l if j != atom]
+        if l:
+            v = xyz[l] - centres[i]
+            d = np.linalg.norm(v, axis=1)
+            order = np.argsort(d)
+            rel[i, :len(l)] = v[order]
+            dist[i, :len(l)] = d[order]
+    half = 0.5 * (rel ** 2).sum(-1)
     # per atom accumulators for the Pearson correlation
     sx, sy, sxx, syy, sxy, cnt = (np.zeros(m) for _ in range(6))
 
@@ -84,11 +100,14 @@ def qscores(data, voxel_size, xyz, origin=(0.0, 0.0, 0.0), sigma=SIGMA, n_points
             if len(todo) == 0:
                 break
             npts = n_points + 2 * t
-            pts = centres[todo, None, :] + r * sphere_points(npts)[None, :, :]
-            flat = pts.reshape(-1, 3)
-            d_near, _ = tree.query(flat, k=1)
-            d_own = np.linalg.norm(flat - np.repeat(centres[todo], npts, axis=0), axis=1)
-            ok = (d_own <= d_near + 1e-9).reshape(len(todo), npts)
+            offsets = r * sphere_points(npts)                                   # (p, 3)
+            k = max(1, int((dist[todo] < 2 * r).sum(1).max()))    # neighbours that matter
+            ok = np.empty((len(todo), npts), bool)
+            for c in range(0, len(todo), 1024):
+                sel = todo[c:c + 1024]
+                dots = np.matmul(rel[sel, :k], offsets.T)                        # (n, k, p)
+                ok[c:c + 1024] = (dots <= half[sel, :k, None] + 1e-9).all(1)
+            pts = centres[todo, None, :] + offsets[None, :, :]                  # (n, p, 3)
             counts = ok.sum(1)
             done = (counts >= n_points) | (t == max_tries - 1)
             if done.any():

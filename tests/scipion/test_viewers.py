@@ -1,0 +1,127 @@
+"""The relion_dem viewers open headless in a Scipion test project, without errors.
+
+Run with Scipion's environment (``source scripts/scipion-env.sh``; skipped otherwise):
+``pytest tests/scipion``. Two RELION refinement protocols are created in a fresh test
+project and given the files of the cached real refinements (tests/core/metrics/conftest.py:
+plain RELION and regularized with the classical enhancer) as their ``extra/relion_*``;
+the comparison protocol runs its steps in this process on them; then every section of
+``CompareViewer`` and ``RefineDemViewer`` is drawn (Agg backend, no window) and the
+figures are saved as PNG beside the project, and must not be blank.
+"""
+import glob
+import os
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.environ.get('SCIPION_DOMAIN'),
+                                reason='Scipion environment not set (source scripts/scipion-env.sh)')
+
+from tests.core.metrics.conftest import refinements  # noqa: E402,F401  (session fixture)
+
+MODEL = os.path.join(os.path.dirname(__file__), '..', '..', 'relion_dem', 'data', '19hc.pdb.gz')
+
+
+def _give_run(prot, run_root, log=None):
+    """Link a finished RELION run as the protocol's extra/relion_* files."""
+    extra = prot._getExtraPath()
+    os.makedirs(extra, exist_ok=True)
+    base = os.path.basename(run_root)
+    for p in glob.glob(run_root + '_*'):
+        name = 'relion' + os.path.basename(p)[len(base):]
+        os.symlink(os.path.abspath(p), os.path.join(extra, name))
+
+
+@pytest.fixture(scope='module')
+def project(refinements):
+    cwd = os.getcwd()
+    try:
+        yield _make_project(refinements)
+    finally:
+        os.chdir(cwd)
+
+
+def _make_project(refinements):
+    import matplotlib
+    matplotlib.use('Agg')
+    from pyworkflow.project import Manager
+    from pyworkflow.object import Pointer
+    from relion.protocols import ProtRelionRefine3D
+    from relion_dem.protocols import ProtRelionDemCompare, ProtRelionDemRefine
+    manager = Manager()
+    name = 'relion_dem_test_viewers'
+    if manager.hasProject(name):
+        manager.deleteProject(name)
+    proj = manager.createProject(name)
+    os.chdir(proj.path)          # protocol paths (Runs/...) are relative to the project
+    plain = proj.newProtocol(ProtRelionRefine3D)
+    plain.setObjLabel('Plain')
+    proj.saveProtocol(plain)
+    _give_run(plain, os.path.join(refinements, 'Plain', 'run'))
+    dem = proj.newProtocol(ProtRelionDemRefine)
+    dem.setObjLabel('DEM')
+    proj.saveProtocol(dem)
+    _give_run(dem, os.path.join(refinements, 'DEM', 'run'))
+    cmp = proj.newProtocol(ProtRelionDemCompare)
+    cmp.setObjLabel('compare')
+    cmp.inputRefinements.append(Pointer(plain))
+    cmp.inputRefinements.append(Pointer(dem))
+    cmp.truthMap.set(os.path.join(refinements, 'truth.mrc'))
+    cmp.fscqStep.set(3)
+    proj.saveProtocol(cmp)
+    assert cmp.validate() == []
+    cmp.compareStep()
+    cmp.createOutputStep()
+    return proj, cmp, dem
+
+
+def _check_views(views, out_prefix, made, missing_ok=False):
+    from pwem.viewers import EmPlotter
+    from pyworkflow.viewer import MessageView, TextView
+    for i, v in enumerate(views or []):
+        if isinstance(v, MessageView) and missing_ok:
+            continue
+        if isinstance(v, EmPlotter):
+            path = '%s_%d.png' % (out_prefix, i)
+            v.getFigure().savefig(path)
+            assert os.path.getsize(path) > 8000, path
+            made.append(path)
+        elif isinstance(v, TextView):
+            for f in v.getFileList():
+                assert os.path.getsize(f) > 100
+        else:
+            raise AssertionError('unexpected view %r (%s)' % (v, getattr(v, '_msg', '')))
+
+
+def test_compare_outputs_and_summary(project):
+    proj, cmp, dem = project
+    fscs = cmp.outputFSCs
+    assert fscs.getSize() == 2
+    assert sorted(f.getObjLabel() for f in fscs) == ['DEM', 'Plain']
+    summary = cmp._summary()
+    assert any(s.startswith('Plain: FSC 0.143') for s in summary)
+    assert any('DEM vs Plain' in s for s in summary)
+
+
+def test_compare_viewer_sections(project):
+    from relion_dem.viewers import CompareViewer
+    proj, cmp, dem = project
+    viewer = CompareViewer(project=proj, protocol=cmp)
+    viewer.setProtocol(cmp)
+    made = []
+    no_model = {'displayFscModel', 'displayQscore', 'displayFscq'}   # no atomic model given
+    for name, handler in viewer._getVisualizeDict().items():
+        _check_views(handler(name), os.path.join(proj.path, 'viewer_compare_%s' % name), made,
+                     missing_ok=name in no_model)
+    assert len(made) >= 10
+
+
+def test_refine_dem_viewer_sections(project):
+    from relion_dem.viewers import RefineDemViewer
+    proj, cmp, dem = project
+    viewer = RefineDemViewer(project=proj, protocol=dem)
+    viewer.setProtocol(dem)
+    made = []
+    views = viewer._showIterations()
+    _check_views(views, os.path.join(proj.path, 'viewer_refine_iterations'), made)
+    _check_views(viewer._showLog(), os.path.join(proj.path, 'viewer_refine_log'), made)
+    assert len(made) == 1
