@@ -4,6 +4,8 @@ import shutil
 
 import pytest
 
+from shared_refinements import refinements  # noqa: F401  (session fixture)
+
 DATA = os.path.join(os.path.dirname(__file__), 'data', 'relion31')
 REQUEST = 'run_it007_half1_class001_external_reconstruct'
 

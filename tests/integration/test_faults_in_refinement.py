@@ -1,5 +1,8 @@
-"""Faults inside real refinements: the refinement finishes and the run log says what happened."""
+"""Faults inside one real refinement: an enhancer that fails on every odd iteration, and
+relion_refine killed mid-run (SIGKILL to the whole MPI job) then continued with --continue.
+The refinement finishes and the run log says what happened at every call."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,56 +15,58 @@ from conftest import needs_relion
 
 pytestmark = needs_relion
 FAULTY = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'faulty_enhancer.py')
+SETTINGS = {'enhancer': 'command', 'gate': 'always',
+            'enhancer_options': {'argv': [sys.executable, FAULTY, 'flaky', '{input}', '{output}',
+                                          '{iteration}']}}
+
+
+@pytest.fixture(scope='module')
+def killed_and_continued(refinements):
+    dataset = refinements
+    shutil.rmtree(os.path.join(dataset, 'Faults'), ignore_errors=True)
+    os.makedirs(os.path.join(dataset, 'Faults'))
+    root = 'Faults/run'
+    argv, env, _ = refine.prepare(recipes.refine_args(dataset, root), SETTINGS, 3, cwd=dataset)
+    log_path = os.path.join(dataset, root + '_relion_dem.jsonl')
+    with open(os.path.join(dataset, 'Faults', 'log.txt'), 'w') as log:
+        proc = subprocess.Popen(argv, env=env, cwd=dataset, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        deadline = time.time() + 1800
+        while time.time() < deadline and proc.poll() is None:
+            if len({r['iteration'] for r in runlog.read(log_path)}) >= 4:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, 'refinement ended before it could be killed'
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    last = max(runinfo.iterations(os.path.join(dataset, root)))
+    before = len(runlog.read(log_path))
+    new_root = root + '_ct%d' % last
+    cont = ['--continue', '%s_it%03d_optimiser.star' % (root, last), '--o', new_root,
+            '--pool', '10', '--j', '1']
+    with open(os.path.join(dataset, 'Faults', 'continued.txt'), 'w') as log:
+        rc = refine.run(cont, SETTINGS, 3, log=log, cwd=dataset)
+    assert rc == 0, open(os.path.join(dataset, 'Faults', 'continued.txt')).read()[-3000:]
+    return dataset, new_root, last, runlog.read(log_path), before
 
 
 @pytest.mark.fault
-def test_flaky_enhancer_never_stops_the_refinement(dataset):
-    root = 'Refine/flaky'
-    settings = {'enhancer': 'command', 'gate': 'always',
-                'enhancer_options': {'argv': [sys.executable, FAULTY, 'flaky', '{input}', '{output}',
-                                              '{iteration}']}}
-    with open(os.path.join(dataset, 'flaky.log'), 'w') as log:
-        rc = refine.run(recipes.refine_args(dataset, root), settings, 3, log=log, cwd=dataset)
-    assert rc == 0
-    records = runlog.read(os.path.join(dataset, root + '_relion_dem.jsonl'))
+def test_flaky_enhancer_never_stops_the_refinement(killed_and_continued):
+    dataset, new_root, _, records, _ = killed_and_continued
     halves = [r for r in records if r['half'] != 'final']
     odd = [r for r in halves if r['iteration'] % 2]
     even = [r for r in halves if not r['iteration'] % 2]
     assert odd and all(not r['regularized'] and 'exited with status 3' in r['fallback'] for r in odd)
     assert even and all(r['regularized'] and r['fallback'] is None for r in even)
-    assert runinfo.summary(os.path.join(dataset, root))['converged']
+    assert runinfo.summary(os.path.join(dataset, new_root))['converged']
 
 
 @pytest.mark.fault
-def test_killed_refinement_continues_with_config_and_log(dataset):
-    root = 'Refine/killed'
-    argv, env, cfg = refine.prepare(recipes.refine_args(dataset, root), {'enhancer': 'classical'},
-                                    3, cwd=dataset)
-    log_path = os.path.join(dataset, root + '_relion_dem.jsonl')
-    with open(os.path.join(dataset, 'killed.log'), 'w') as log:
-        proc = subprocess.Popen(argv, env=env, cwd=dataset, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        deadline = time.time() + 900
-        while time.time() < deadline and proc.poll() is None:
-            its = {r['iteration'] for r in runlog.read(log_path)}
-            if len(its) >= 4:
-                break
-            time.sleep(1)
-        assert proc.poll() is None, 'refinement ended before it could be killed'
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    done = runinfo.iterations(os.path.join(dataset, root))
-    last = max(done)
-    before = len(runlog.read(log_path))
-    cont = ['--continue', '%s_it%03d_optimiser.star' % (root, last), '--o', root + '_ct%d' % last,
-            '--pool', '10', '--j', '1']
-    with open(os.path.join(dataset, 'continued.log'), 'w') as log:
-        rc = refine.run(cont, {'enhancer': 'classical'}, 3, log=log, cwd=dataset)
-    assert rc == 0
-    records = runlog.read(log_path)          # the continued run appends to the same log
-    new = records[before:]
+def test_killed_refinement_continues_with_config_and_log(killed_and_continued):
+    _, _, last, records, before = killed_and_continued
+    new = records[before:]                      # the continued run appends to the same log
     assert new and min(r['iteration'] for r in new) == last + 1
     assert any(r['half'] == 'final' for r in new)
     assert all(r['local_order'] == 2 for r in new)
-    assert any(r['regularized'] for r in new)
-    assert runinfo.summary(os.path.join(dataset, root + '_ct%d' % last))['converged']
+    for it in {r['iteration'] for r in new if r['half'] != 'final'}:
+        assert sorted(r['half'] for r in new if r['iteration'] == it) == [1, 2]

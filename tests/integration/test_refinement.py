@@ -1,26 +1,22 @@
-"""A real gold-standard auto-refine (mpirun -np 3 relion_refine_mpi --external_reconstruct)
-regularized in the loop by the classical enhancer, on 500 particles simulated with
-relion_project (CTF + noise) from a real structure, to convergence."""
+"""A real gold-standard auto-refine (mpirun -np 3 relion_refine_mpi --external_reconstruct,
+launched by ``relion_dem refine``) regularized in the loop by the classical enhancer, on 500
+particles simulated with relion_project (CTF + noise) from a real structure (19hc), to
+convergence: the session's shared refinement ``DEM/run`` (tests/shared_refinements.py)."""
 import os
 
 import numpy as np
 import pytest
 
-from relion_dem.core import fsc, mrc, recipes, refine, runinfo, runlog, simulate
+from relion_dem.core import fsc, mrc, runinfo, runlog
 from conftest import needs_relion
 
 pytestmark = needs_relion
 
 
 @pytest.fixture(scope='module')
-def run(dataset):
-    root = 'Refine/classical'
-    os.makedirs(os.path.join(dataset, 'Refine'), exist_ok=True)
-    with open(os.path.join(dataset, 'Refine', 'classical.log'), 'w') as log:
-        rc = refine.run(recipes.refine_args(dataset, root), {'enhancer': 'classical'}, 3,
-                        log=log, cwd=dataset)
-    assert rc == 0, open(os.path.join(dataset, 'Refine', 'classical.log')).read()[-3000:]
-    return dataset, root, runlog.read(os.path.join(dataset, root + '_relion_dem.jsonl'))
+def run(refinements):
+    root = 'DEM/run'
+    return refinements, root, runlog.read(os.path.join(refinements, root + '_relion_dem.jsonl'))
 
 
 def test_converged_and_both_halves_logged_every_iteration(run):
@@ -60,6 +56,6 @@ def test_final_map_agrees_with_truth(run):
     final, fvoxel = mrc.read(os.path.join(dataset, root + '_class001.mrc'))
     assert fvoxel == pytest.approx(voxel)
     curve = fsc.fsc(final, truth)
-    # map-vs-truth FSC stays >= 0.5 to 9 Å (shell 13 of a 120 Å box); Nyquist is 6 Å
+    # map-vs-truth FSC stays >= 0.5 to 9 Å (shell 13 of the 120 Å box); Nyquist is 6 Å
     assert np.all(curve[1:14] >= 0.5), np.round(curve, 2)
     assert fsc.resolution(curve, voxel, 0.5) <= 9.0

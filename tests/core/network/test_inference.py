@@ -1,0 +1,138 @@
+"""deepEMhancer-style inference in numpy: normalization, resampling, cube tiling, restoration."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from relion_dem.core import fourier
+from relion_dem.core.network import inference
+
+
+def blob_in_noise(n=64, mean=3.0, std=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    c = (np.arange(n) - n // 2) ** 2
+    r2 = c[:, None, None] + c[None, :, None] + c[None, None, :]
+    blob = 20.0 * np.exp(-r2 / (2 * (0.12 * n) ** 2))
+    return (blob + rng.normal(mean, std, (n,) * 3)).astype(np.float32)
+
+
+def identity(batch):
+    return batch
+
+
+def test_noise_stats_measured_outside_the_particle():
+    mean, std = inference.noise_stats(blob_in_noise())
+    assert mean == pytest.approx(3.0, abs=0.05)
+    assert std == pytest.approx(2.0, rel=0.02)
+
+
+def test_noise_stats_of_masked_map_fall_back_to_whole_map():
+    x = blob_in_noise()
+    c = (np.arange(64) - 32) ** 2
+    x[(c[:, None, None] + c[None, :, None] + c[None, None, :]) > 20 ** 2] = 0.0
+    mean, std = inference.noise_stats(x)
+    assert std == pytest.approx(float(x.std()), rel=1e-6)
+
+
+def test_normalize_gives_noise_std_0_1_and_restore_inverts_it():
+    x = blob_in_noise()
+    xn, stats = inference.normalize(x)
+    _, std_n = inference.noise_stats(xn)
+    assert std_n == pytest.approx(0.1, rel=0.02)
+    np.testing.assert_allclose(inference.restore(xn, stats), x, rtol=1e-5, atol=1e-4)
+
+
+def test_constant_map_is_refused():
+    with pytest.raises(inference.InferenceError):
+        inference.normalize(np.ones((16, 16, 16), np.float32))
+
+
+@pytest.mark.parametrize('n', [20, 40, 64, 100, 131])
+def test_tiling_with_identity_network_returns_the_map(n):
+    x = np.random.default_rng(n).standard_normal((n,) * 3).astype(np.float32)
+    y = inference.predict_tiled(x, identity, cube=32, overlap=8, batch_size=3)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=1e-5)
+
+
+def test_tiling_of_a_local_operator_matches_the_whole_map():
+    """A translation-invariant 3x3x3 operator applied cube by cube equals it applied once."""
+    x = np.random.default_rng(1).standard_normal((90,) * 3).astype(np.float32)
+
+    def local(batch):
+        return np.stack([ndimage.uniform_filter(b[..., 0], 3, mode='reflect') for b in batch])[..., None]
+
+    y = inference.predict_tiled(x, local, cube=32, overlap=8, batch_size=4)
+    whole = ndimage.uniform_filter(np.pad(x, 8, mode='reflect'), 3)[8:-8, 8:-8, 8:-8]
+    np.testing.assert_allclose(y, whole, atol=1e-5)
+
+
+def test_cube_count_of_a_128_box():
+    calls = []
+
+    def count(batch):
+        calls.append(len(batch))
+        return batch
+
+    inference.predict_tiled(np.zeros((128,) * 3, np.float32), count, cube=64, overlap=16, batch_size=4)
+    assert sum(calls) == 27 and max(calls) == 4  # padded 160: cubes at 0, 48, 96 per axis
+
+
+def test_window_is_zero_at_cube_border_and_one_inside():
+    w = inference.window(64, 16)
+    assert w[0, 32, 32] == 0 and w[3, 32, 32] == 0 and w[4, 32, 32] > 0
+    assert w[12:52, 12:52, 12:52].min() == 1.0
+
+
+def test_resampled_box():
+    assert inference.resampled_box(64, 1.5, 1.5) == 64
+    assert inference.resampled_box(128, 1.0, 1.5) == 85
+    assert inference.resampled_box(48, 2.0, 1.5) == 64
+
+
+def test_enhance_identity_at_network_voxel_size_returns_input():
+    x = blob_in_noise(48)
+    y = inference.enhance(x, 1.5, identity, 1.5, cube=32, overlap=8)
+    np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('voxel', [1.0, 2.4])
+def test_enhance_identity_with_resampling_keeps_the_map(voxel):
+    """Resampled to 1.5 Å and back: identical below the network grid's Nyquist; beyond it, the
+    input's own shells are kept (finer input) or there are none (coarser input)."""
+    x = fourier.lowpass(blob_in_noise(60), voxel, 2 * max(voxel, 1.5) * 1.05)
+    y = inference.enhance(x, voxel, identity, 1.5, cube=32, overlap=8)
+    assert y.shape == x.shape
+    assert np.corrcoef(y.ravel(), x.ravel())[0, 1] > 0.999
+    assert float(np.abs(y - x).max()) < 0.05 * float(np.abs(x).max())
+
+
+def test_beyond_nyquist_comes_from_the_input():
+    rng = np.random.default_rng(3)
+    src = rng.standard_normal((48,) * 3).astype(np.float32)
+    out = inference.beyond_nyquist_from(np.zeros_like(src), src, 1.0, 1.5)
+    s = fourier.radial_frequency(src.shape) / 48.0
+    fo, fs = np.fft.rfftn(out), np.fft.rfftn(src)
+    assert np.abs(fo[s < 0.9 / 3.0]).max() < 1e-3
+    np.testing.assert_allclose(fo[s > 1 / 3.0], fs[s > 1 / 3.0], atol=1e-3)
+    # a coarser input than the network grid is left alone
+    assert inference.beyond_nyquist_from(src, np.zeros_like(src), 2.0, 1.5) is src
+
+
+def test_non_cubic_map_is_refused():
+    with pytest.raises(inference.InferenceError):
+        inference.enhance(np.zeros((8, 8, 9), np.float32), 1.0, identity, 1.5)
+
+
+def test_band_limit_cuts_where_output_stops_correlating_with_input():
+    rng = np.random.default_rng(4)
+    src = rng.standard_normal((48,) * 3).astype(np.float32)
+    low = fourier.lowpass(src, 1.0, 4.0)  # shares the input's shells up to 48/4 = 12
+    extra = rng.standard_normal((48,) * 3).astype(np.float32)  # unrelated to the input
+    out = low + 0.5 * (extra - fourier.lowpass(extra, 1.0, 4.0))
+    limited, shell = inference.band_limit(out, src)
+    assert 11 <= shell <= 14
+    s = fourier.radial_index(src.shape)
+    f = np.abs(np.fft.rfftn(limited))
+    assert f[s >= shell].max() < 1e-3 and np.corrcoef(limited.ravel(), low.ravel())[0, 1] > 0.98
+    # identity output: no cut at all
+    assert inference.band_limit(src, src)[1] == 25
