@@ -39,6 +39,15 @@ def killed_and_continued(refinements):
         assert proc.poll() is None, 'refinement ended before it could be killed'
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        # Open MPI may start the ranks in process groups of their own: kill them as a batch
+        # system would, and wait until nothing of the run is left
+        patterns = ('--o %s ' % root, root + '_it')   # the ranks, and runtime calls in flight
+        for _ in range(120):
+            for pattern in patterns:
+                subprocess.run(['pkill', '-KILL', '-f', pattern])
+            if all(subprocess.run(['pgrep', '-f', p], capture_output=True).returncode for p in patterns):
+                break
+            time.sleep(0.5)
     last = max(runinfo.iterations(os.path.join(dataset, root)))
     before = len(runlog.read(log_path))
     new_root = root + '_ct%d' % last
