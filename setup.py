@@ -22,7 +22,7 @@ setup(
     packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'benchmarks.*']),
     include_package_data=True,
     package_data={'relion_dem': ['data/*', 'templates/*.json.template', 'protocols.conf',
-                                 'network/weights/*', 'network/*.md']},
+                                 'core/network/weights/*', 'core/network/*.md']},
     install_requires=['numpy', 'scipy', 'mrcfile', 'gemmi', 'matplotlib'],
     extras_require={
         'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-em-relion>=4.0.20',
@@ -34,6 +34,7 @@ setup(
         'console_scripts': [
             'relion_dem = relion_dem.cli:main',
             'relion_dem_extrec = relion_dem.core.runtime:main',
+            'relion_dem_scipion3 = relion_dem.scipion_launcher:main',
         ],
         'pyworkflow.plugin': ['relion_dem = relion_dem'],
     },

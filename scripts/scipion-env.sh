@@ -8,7 +8,7 @@
 #                           version from this folder name)
 #   userdata/               SCIPION_USER_DATA (projects, test projects, logs)
 # and builds the real SIDESPLITTER into <repo>/.tools/sidesplitter (SIDESPLITTER_HOME)
-# from /work/shared/third_party (or $RELION_DEM_SIDESPLITTER_SRC) if it is missing.
+# from ../shared/third_party beside the repo (or $RELION_DEM_SIDESPLITTER_SRC) if it is missing.
 # Exports SCIPION_HOME, SCIPION_USER_DATA, SCIPION_DOMAIN, SCIPION_PYTHON, SCIPION_HOSTS,
 # RELION_HOME, SIDESPLITTER_HOME and, as root, Open MPI's run-as-root switches.
 
@@ -16,7 +16,8 @@ _rd_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _rd_home=${RELION_DEM_SCIPION_HOME:-$_rd_repo/.scipion}
 _rd_python=${SCIPION_PYTHON:-}
 if [ -z "$_rd_python" ]; then
-    if [ -x "$_rd_repo/.venv/bin/python" ]; then _rd_python=$_rd_repo/.venv/bin/python
+    _rd_venv=${RELION_DEM_VENV:-$_rd_repo/.venv}
+    if [ -x "$_rd_venv/bin/python" ]; then _rd_python=$_rd_venv/bin/python
     else _rd_python=$(command -v python3); fi
 fi
 
@@ -46,10 +47,21 @@ HOSTS
 fi
 
 # RELION: a folder named relion-<version> whose bin/ links to the installed programs
-_rd_relion_bin=$(dirname "$(command -v relion_refine 2>/dev/null || echo /usr/bin/relion_refine)")
-_rd_relion_ver=${RELION_DEM_RELION_VERSION:-$(relion_refine --version 2>/dev/null | sed -n 's/.*RELION version: *\([0-9]*\.[0-9]*\).*/\1/p' | head -1)}
+# (an existing RELION_HOME is kept when its folder name tells the version, e.g. relion-4.0)
+_rd_keep_relion_home=
+if [ -n "${RELION_HOME:-}" ] && [ -x "$RELION_HOME/bin/relion_refine" ]; then
+    _rd_relion_bin=$RELION_HOME/bin
+    case "$(basename "$RELION_HOME")" in *[0-9].[0-9]*) _rd_keep_relion_home=$RELION_HOME ;; esac
+else
+    _rd_relion_bin=$(dirname "$(command -v relion_refine 2>/dev/null || echo /usr/bin/relion_refine)")
+fi
+_rd_relion_ver=${RELION_DEM_RELION_VERSION:-}
+if [ -z "$_rd_relion_ver" ] && [ -x "$_rd_relion_bin/relion_refine" ]; then
+    _rd_relion_ver=$("$_rd_relion_bin/relion_refine" --version 2>/dev/null | \
+        sed -n 's/.*RELION version: *\([0-9]*\.[0-9]*\).*/\1/p' | head -n 1 || true)
+fi
 _rd_relion_ver=${_rd_relion_ver:-3.1}
-_rd_relion_home=$_rd_home/software/em/relion-$_rd_relion_ver
+_rd_relion_home=${_rd_keep_relion_home:-$_rd_home/software/em/relion-$_rd_relion_ver}
 if [ ! -d "$_rd_relion_home/bin" ]; then
     mkdir -p "$_rd_relion_home/bin"
     for _rd_p in "$_rd_relion_bin"/relion_*; do
@@ -59,7 +71,7 @@ fi
 
 # SIDESPLITTER (the peer regularizer), through scipion-em-relion's SIDESPLITTER_HOME
 _rd_ss_home=${SIDESPLITTER_HOME:-$_rd_repo/.tools/sidesplitter}
-_rd_ss_src=${RELION_DEM_SIDESPLITTER_SRC:-/work/shared/third_party}
+_rd_ss_src=${RELION_DEM_SIDESPLITTER_SRC:-$(cd "$_rd_repo/.." && pwd)/shared/third_party}
 if [ ! -x "$_rd_ss_home/sidesplitter" ] && [ -f "$_rd_ss_src/BUILD-sidesplitter.sh" ]; then
     if [ ! -e /usr/include/fftw3.h ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         (apt-get install -y libfftw3-dev >/dev/null 2>&1 || \
@@ -86,4 +98,4 @@ if [ "$(id -u)" = 0 ]; then
 fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
 case ":$PATH:" in *":$(dirname "$_rd_python"):"*) ;; *) export PATH=$(dirname "$_rd_python"):$PATH ;; esac
-unset _rd_repo _rd_home _rd_python _rd_relion_bin _rd_relion_ver _rd_relion_home _rd_ss_home _rd_ss_src _rd_p
+unset _rd_venv _rd_keep_relion_home _rd_repo _rd_home _rd_python _rd_relion_bin _rd_relion_ver _rd_relion_home _rd_ss_home _rd_ss_src _rd_p
