@@ -30,7 +30,7 @@ def apply_shell_weights(data, weights):
     k = min(len(weights), len(w))
     w[:k] = weights[:k]
     f *= w[idx]
-    return np.fft.irfftn(f, s=data.shape).astype(np.float32)
+    return np.fft.irfftn(f, s=data.shape, axes=(0, 1, 2)).astype(np.float32)
 
 
 def lowpass(data, voxel_size, resolution, edge_shells=2.0):
@@ -40,7 +40,7 @@ def lowpass(data, voxel_size, resolution, edge_shells=2.0):
     r = radial_frequency(data.shape)
     w = np.clip((cutoff + edge_shells / 2 - r) / edge_shells, 0, 1)
     w = 0.5 - 0.5 * np.cos(np.pi * w)
-    return np.fft.irfftn(np.fft.rfftn(data) * w, s=data.shape).astype(np.float32)
+    return np.fft.irfftn(np.fft.rfftn(data) * w, s=data.shape, axes=(0, 1, 2)).astype(np.float32)
 
 
 def crop(data, box):

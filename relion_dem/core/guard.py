@@ -35,5 +35,5 @@ def blend(enhanced, plain, fsc, threshold=1.0 / 7.0, edge=2.0):
     w = blend_weights(n_shells, cut, edge)[idx]
     fe = np.fft.rfftn(enhanced)
     fp = np.fft.rfftn(plain)
-    out = np.fft.irfftn(w * fe + (1.0 - w) * fp, s=plain.shape)
+    out = np.fft.irfftn(w * fe + (1.0 - w) * fp, s=plain.shape, axes=(0, 1, 2))
     return out.astype(np.float32), cut

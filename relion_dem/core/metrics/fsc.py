@@ -41,7 +41,7 @@ def randomize_phases(data, shell, rng=None):
     sel = r >= shell
     phase = rng.uniform(0.0, 2 * np.pi, int(sel.sum()))
     f[sel] = np.abs(f[sel]) * np.exp(1j * phase)
-    return np.fft.irfftn(f, s=data.shape)
+    return np.fft.irfftn(f, s=data.shape, axes=(0, 1, 2))
 
 
 def randomize_shell(fsc_unmasked, threshold=0.8):

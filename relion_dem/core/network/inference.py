@@ -7,7 +7,12 @@
 3. overlapping cubes, each predicted, blended with a smooth weight window;
 4. map statistics restored: ``y * 10 * noise_std + noise_mean``; resampled back to the
    input box; where the input was finer than the network's grid, the Fourier shells
-   beyond the network's Nyquist are the input's, untouched.
+   beyond the network's Nyquist are the input's, untouched;
+5. optionally (``limit_band``, off by default) a band limit: the output low-passed at the
+   first Fourier shell where its correlation with the *input* falls to chance
+   (3/sqrt(coefficients in the shell)). In refinement the runtime's FSC guard does the
+   stronger thing: it keeps the network's map only where the gold-standard half-map FSC
+   is >= 1/7, the plain map beyond.
 
 The network itself is any callable ``predict(batch) -> batch`` on arrays shaped
 (b, n, n, n, 1) (see :mod:`relion_dem.core.network.worker`); everything here is
@@ -16,6 +21,7 @@ numpy, so it is testable without TensorFlow.
 import numpy as np
 
 from .. import fourier
+from .. import fsc as fsc_mod
 
 #: deepEMhancer's normalization: noise of std 0.1; values clipped at this bound
 NOISE_STD_NORMALIZED = 0.1
@@ -62,12 +68,14 @@ def resampled_box(box, voxel_size, net_voxel_size):
 
 
 def window(cube, overlap):
-    """3D blending weights of one cube: 1 in the middle, raised-cosine ramps ``overlap`` wide."""
+    """3D blending weights of one cube: 0 on its outer ``overlap // 4`` voxels (where the
+    network lacks context), then a raised-cosine ramp up to 1 over the rest of ``overlap``."""
     i = np.arange(cube, dtype=np.float64)
-    d = np.minimum(i + 0.5, cube - i - 0.5)
-    ramp = max(float(overlap), 1.0)
-    w = np.clip(d / ramp, 0.0, 1.0)
-    w = np.maximum(0.5 - 0.5 * np.cos(np.pi * w), 1e-3)
+    d = np.minimum(i, cube - 1 - i)
+    margin = overlap // 4
+    ramp = max(float(overlap - 2 * margin), 1.0)
+    w = np.clip((d - margin + 1) / ramp, 0.0, 1.0)
+    w = 0.5 - 0.5 * np.cos(np.pi * w)
     return (w[:, None, None] * w[None, :, None] * w[None, None, :]).astype(np.float32)
 
 
@@ -107,8 +115,8 @@ def predict_tiled(x, predict, cube=64, overlap=16, batch_size=4, multiple=8):
         for (a, b, c), p in zip(chunk, pred):
             acc[a:a + cube, b:b + cube, c:c + cube] += w * p
             norm[a:a + cube, b:b + cube, c:c + cube] += w
-    y = acc / norm
-    return y[pad:pad + n, pad:pad + n, pad:pad + n]
+    inner = (slice(pad, pad + n),) * 3
+    return acc[inner] / norm[inner]  # every inner voxel lies inside some cube's non-zero window
 
 
 def beyond_nyquist_from(output, source, voxel_size, net_voxel_size, edge=0.05):
@@ -121,11 +129,36 @@ def beyond_nyquist_from(output, source, voxel_size, net_voxel_size, edge=0.05):
     t = np.clip((s_net - s) / (edge * s_net), 0.0, 1.0)  # 1 well inside, 0 at the net's Nyquist
     w = 0.5 - 0.5 * np.cos(np.pi * t)
     f = np.fft.rfftn(output) * w + np.fft.rfftn(source) * (1.0 - w)
-    return np.fft.irfftn(f, s=output.shape).astype(np.float32)
+    return np.fft.irfftn(f, s=output.shape, axes=(0, 1, 2)).astype(np.float32)
+
+
+def support_shell(output, source, sigmas=3.0, first=2):
+    """First Fourier shell (>= ``first``) where FSC(output, source) is below ``sigmas`` / sqrt(N),
+    N the number of Fourier coefficients in the shell; box//2 + 1 if it never is."""
+    curve = fsc_mod.fsc(output, source)
+    n_shell = len(curve)
+    idx = fourier.radial_index(output.shape).ravel()
+    counts = np.bincount(idx[idx < n_shell], minlength=n_shell)
+    chance = sigmas / np.sqrt(np.maximum(counts, 1))
+    below = np.nonzero(curve[first:] < chance[first:])[0]
+    return int(below[0] + first) if below.size else n_shell
+
+
+def band_limit(output, source, sigmas=3.0, edge=2.0):
+    """``output`` low-passed at :func:`support_shell` (raised-cosine edge ``edge`` shells wide)
+    and the shell used. Shells where the output is still correlated with the input are kept."""
+    shell = support_shell(output, source, sigmas)
+    n_shell = output.shape[0] // 2 + 1
+    if shell >= n_shell:
+        return output, shell
+    r = np.arange(n_shell, dtype=float)
+    w = np.clip((shell - r) / edge, 0.0, 1.0)  # 1 up to shell - edge, 0 from the shell on
+    w = 0.5 - 0.5 * np.cos(np.pi * w)
+    return fourier.apply_shell_weights(output, w), shell
 
 
 def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batch_size=4,
-            stats=None, keep_beyond_nyquist=True, multiple=8):
+            stats=None, keep_beyond_nyquist=True, multiple=8, limit_band=False, info=None):
     """The network's map of ``data`` (any cubic box, any voxel size), in the input's units and box."""
     data = np.asarray(data, dtype=np.float32)
     if data.ndim != 3 or len(set(data.shape)) != 1:
@@ -139,6 +172,13 @@ def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batc
     y = predict_tiled(xr, predict, cube=cube, overlap=overlap, batch_size=batch_size, multiple=multiple)
     yb = fourier.pad_or_resample(y, n).astype(np.float32) if m != n else y
     out = restore(yb, stats)
-    if keep_beyond_nyquist:
+    shell = n // 2 + 1
+    if limit_band:
+        out, shell = band_limit(out, data)
+        if info is not None:
+            info['support_shell'] = shell
+            info['support_resolution_A'] = round(n * voxel_size / max(shell, 1), 2)
+    # the input's own shells beyond the network grid's Nyquist, unless the output was cut below it
+    if keep_beyond_nyquist and shell >= n * voxel_size / (2.0 * net_voxel_size) - 1:
         out = beyond_nyquist_from(out, data, voxel_size, net_voxel_size)
     return out

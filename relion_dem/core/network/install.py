@@ -1,6 +1,6 @@
 """Create the network environment: a virtualenv with TensorFlow (CPU), numpy, scipy, mrcfile.
 
-    relion_dem install-network [--prefix DIR] [--tensorflow tensorflow-cpu] [--force]
+    relion_dem install-network [--prefix DIR] [--tensorflow tensorflow-cpu] [--force] [--check]
 
 TensorFlow never loads in Scipion's or relion_dem's own Python (it pulls numpy 2,
 which breaks Scipion's scipy): the network runs in this separate environment, the
@@ -15,11 +15,14 @@ import os
 import subprocess
 import sys
 
-#: pip requirements of the network environment (tensorflow name may be changed by --tensorflow)
-REQUIREMENTS = ['numpy', 'scipy', 'mrcfile']
+#: pip requirements of the network environment (tensorflow name may be changed by --tensorflow);
+#: gemmi (small) only for the training command and benchmarks (atomic models -> potential maps)
+REQUIREMENTS = ['numpy', 'scipy', 'mrcfile', 'gemmi']
 TENSORFLOW = 'tensorflow-cpu'
-#: modules whose import proves the environment complete
+#: modules whose import makes the environment usable by the enhancer backends
 MODULES = ('numpy', 'scipy.ndimage', 'mrcfile', 'tensorflow')
+#: modules a complete environment (training included) imports
+ALL_MODULES = MODULES + ('gemmi',)
 
 
 def default_prefix():
@@ -56,6 +59,18 @@ def check_env(python, modules=MODULES, timeout=300):
     return None
 
 
+_STATUS = {}
+
+
+def env_status(python=None, modules=MODULES):
+    """Cached :func:`check_env` of ``python`` (default: :func:`default_python`) for this process."""
+    python = python or default_python()
+    key = (python, tuple(modules))
+    if key not in _STATUS:
+        _STATUS[key] = check_env(python, modules)
+    return _STATUS[key]
+
+
 def _quiet_env():
     env = dict(os.environ)
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -63,10 +78,12 @@ def _quiet_env():
     return env
 
 
-def install(prefix, tensorflow=TENSORFLOW, force=False, base_python=None, log=sys.stdout):
+def install(prefix, tensorflow=TENSORFLOW, force=False, base_python=None, log=None):
     """Create (or complete) the environment at ``prefix``; return its python path."""
+    log = log or sys.stdout
     python = env_python(prefix)
-    if not force and check_env(python) is None:
+    modules, requirements = ALL_MODULES, REQUIREMENTS
+    if not force and check_env(python, modules) is None:
         log.write('relion_dem install-network: environment %s is complete\n' % prefix)
         return python
     base = base_python or _base_python()
@@ -77,11 +94,11 @@ def install(prefix, tensorflow=TENSORFLOW, force=False, base_python=None, log=sy
         cmd = [base, '-m', 'venv'] + (['--clear'] if force else []) + [prefix]
         subprocess.run(cmd, check=True, env=_quiet_env())
     pip = [python, '-m', 'pip', 'install', '--disable-pip-version-check']
-    log.write('relion_dem install-network: pip install %s\n' % ' '.join([tensorflow] + REQUIREMENTS))
+    log.write('relion_dem install-network: pip install %s\n' % ' '.join([tensorflow] + requirements))
     log.flush()
     subprocess.run(pip + ['--upgrade', 'pip'], check=False, env=_quiet_env())
-    subprocess.run(pip + [tensorflow] + REQUIREMENTS, check=True, env=_quiet_env())
-    why = check_env(python)
+    subprocess.run(pip + [tensorflow] + requirements, check=True, env=_quiet_env())
+    why = check_env(python, modules)
     if why:
         raise RuntimeError('network environment incomplete after install: %s' % why)
     return python
@@ -106,7 +123,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     prefix = os.path.abspath(os.path.expanduser(a.prefix)) if a.prefix else default_prefix()
     if a.check:
-        why = check_env(env_python(prefix))
+        why = check_env(env_python(prefix), MODULES)
         if why:
             sys.stderr.write('relion_dem install-network: %s\n' % why)
             return 1

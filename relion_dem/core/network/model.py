@@ -1,7 +1,7 @@
 """The network: a compact 3D U-Net (TensorFlow/Keras); imported only inside the network environment."""
 
 #: architecture defaults of the shipped model
-ARCHITECTURE = dict(base=16, depth=3)
+ARCHITECTURE = dict(base=12, depth=3)
 
 
 def build_unet(base=16, depth=3, seed=None):
@@ -16,9 +16,8 @@ def build_unet(base=16, depth=3, seed=None):
 
     def block(x, channels, name):
         for i in (1, 2):
-            x = layers.Conv3D(channels, 3, padding='same', kernel_initializer=init,
+            x = layers.Conv3D(channels, 3, padding='same', activation='relu', kernel_initializer=init,
                               name='%s_conv%d' % (name, i))(x)
-            x = layers.LeakyReLU(negative_slope=0.1, name='%s_act%d' % (name, i))(x)
         return x
 
     inp = keras.Input((None, None, None, 1), name='map')

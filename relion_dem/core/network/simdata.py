@@ -89,11 +89,11 @@ def simulate_pair(truth, voxel_size, rng, params=None, options=None):
     if p.get('cutoff'):
         limit = min(limit, 1.0 / p['cutoff'])
     fin = fin * (s <= limit)
-    x = np.fft.irfftn(fin, s=truth.shape).astype(np.float32)
+    x = np.fft.irfftn(fin, s=truth.shape, axes=(0, 1, 2)).astype(np.float32)
     if p['pure_noise']:
         target = np.zeros_like(truth, dtype=np.float32)
     else:
-        target = np.fft.irfftn(ft * lowpass_weights(s, effective, p['target_edge']), s=truth.shape)
+        target = np.fft.irfftn(ft * lowpass_weights(s, effective, p['target_edge']), s=truth.shape, axes=(0, 1, 2))
     xn, stats = inference.normalize(x)
     tn = (target / (stats[1] / inference.NOISE_STD_NORMALIZED)).astype(np.float32)
     p['effective_resolution'] = effective

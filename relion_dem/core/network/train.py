@@ -9,7 +9,7 @@ simulated pair, the weight initialization and the order of batches all derive fr
 (settings read by the worker, hyper-parameters, split, validation figures) and
 ``DIR/NAME_log.json`` (loss and validation curves).
 
-The truth bank needs gemmi in the environment (``relion_dem install-network --training``);
+The truth bank needs gemmi (installed in the environment by ``relion_dem install-network``);
 it is cached in ``--cache`` (default ``~/.relion_dem/cache``).
 """
 import argparse
@@ -27,9 +27,10 @@ import numpy as np  # noqa: E402
 from relion_dem.core import fsc as fsc_mod  # noqa: E402
 from relion_dem.core.network import simdata, split  # noqa: E402
 
-DEFAULTS = dict(steps=3000, batch=4, patch=48, base=16, depth=3, lr=1e-3, lr_final=2e-5,
+DEFAULTS = dict(steps=1200, batch=4, patch=40, base=12, depth=3, lr=1e-3, lr_final=2e-5,
                 seed=1, rotations=4, truth_box=80, net_voxel_size=1.5, pool=24, refresh=2,
-                val_every=500, threads=2, cube=64, overlap=16, name='relion_dem_unet')
+                val_every=400, threads=2, cube=64, overlap=16, name='relion_dem_unet',
+                band_weight=0.0, p_lowpass=0.25)
 #: validation conditions: (resolution Å at FSC 0.143, B-factor Å²)
 VAL_CONDITIONS = ((4.0, 50.0), (7.0, 100.0), (10.0, 100.0))
 VAL_MAX_DIAMETER = 100.0  # Å: held-out structures small enough for the training-time box
@@ -78,6 +79,8 @@ def validation_set(cache, a):
     for sid, p in split.holdout_structures(a.structures):
         if 2 * density.model_extent(density.read_model(p)) <= VAL_MAX_DIAMETER:
             chosen.append((sid, p))
+    if a.val_structures:
+        chosen = chosen[:a.val_structures]
     saved = a.rotations
     a.rotations = 1
     truths, names = build_bank(chosen, a, cache, a.seed + 1000, kind='holdout')
@@ -129,8 +132,9 @@ class PairPool:
         box = int(rng.integers(a.patch // 2, a.truth_box // 2 + 1)) * 2
         lo = a.truth_box // 2 - box // 2
         truth = truth[lo:lo + box, lo:lo + box, lo:lo + box]
-        x, t, _ = simdata.simulate_pair(truth, a.net_voxel_size, rng)
-        return x, t
+        x, t, p = simdata.simulate_pair(truth, a.net_voxel_size, rng, options=dict(p_lowpass=a.p_lowpass))
+        s_eff = 0.0 if p['pure_noise'] else 1.0 / p['effective_resolution']  # pure noise: no band at all
+        return x, t, s_eff
 
     def batch(self):
         a, rng = self.a, self.rng
@@ -138,7 +142,7 @@ class PairPool:
             self.items[rng.integers(len(self.items))] = self._new()
         xs, ts = [], []
         for _ in range(a.batch):
-            x, t = self.items[rng.integers(len(self.items))]
+            x, t, s_eff = self.items[rng.integers(len(self.items))]
             n = x.shape[0]
             i, j, k = rng.integers(0, n - a.patch + 1, 3)
             sl = (slice(i, i + a.patch), slice(j, j + a.patch), slice(k, k + a.patch))
@@ -146,8 +150,12 @@ class PairPool:
             axes = [(0, 1), (0, 2), (1, 2)][rng.integers(3)]  # proper rotations only (chirality kept)
             q = int(rng.integers(4))
             xs.append(np.rot90(xp, q, axes))
-            ts.append(np.rot90(tp, q, axes))
-        return np.stack(xs)[..., None], np.stack(ts)[..., None]
+            tp = np.rot90(tp, q, axes)
+            if a.band_weight:  # second channel: the band edge (1/Å) of this target, for the loss
+                tp = np.stack([tp, np.full(tp.shape, s_eff, np.float32)], -1)
+            ts.append(tp)
+        ts = np.stack(ts)
+        return np.stack(xs)[..., None], (ts if a.band_weight else ts[..., None])
 
 
 def relative_mse(y_true, y_pred):
@@ -157,6 +165,42 @@ def relative_mse(y_true, y_pred):
     return ops.mean(err / den)
 
 
+def make_loss(a):
+    """relative MSE, plus (``a.band_weight`` > 0) the error beyond each target's band edge, weighted:
+    the network is pushed to put nothing where the data hold nothing (no extrapolation)."""
+    if not a.band_weight:
+        return relative_mse
+    import tensorflow as tf
+    p = a.patch
+    f1 = np.fft.fftfreq(p)
+    s = (np.sqrt(f1[:, None, None] ** 2 + f1[None, :, None] ** 2 + f1[None, None, :] ** 2)
+         / a.net_voxel_size).astype(np.float32)  # full grid: FFT3D has a gradient, RFFT3D not
+    h = np.hanning(p + 2)[1:-1].astype(np.float32)
+    win = h[:, None, None] * h[None, :, None] * h[None, None, :]
+    scale = 1.0 / float(np.mean(win ** 2)) / float(p) ** 6  # Parseval: sum|F|^2 = N sum d^2; mean over N
+    s_t, win_t = tf.constant(s), tf.constant(win)
+
+    def loss(y_true, y_pred):
+        t = y_true[..., :1]
+        s_eff = y_true[:, 0, 0, 0, 1]
+        d = y_pred - t
+        err = tf.reduce_mean(tf.square(d), axis=(1, 2, 3, 4))
+        den = tf.reduce_mean(tf.square(t), axis=(1, 2, 3, 4)) + 0.01
+        f = tf.signal.fft3d(tf.cast(d[..., 0] * win_t, tf.complex64))
+        beyond = tf.cast(s_t[None] > s_eff[:, None, None, None], tf.float32)
+        band = tf.reduce_sum(tf.square(tf.abs(f)) * beyond, axis=(1, 2, 3)) * scale
+        return tf.reduce_mean((err + a.band_weight * band) / den)
+    return loss
+
+
+def save_inference_model(model, a, path):
+    """Save the weights in a fresh, uncompiled model (no optimizer state: a third of the size)."""
+    from relion_dem.core.network.model import build_unet
+    clean = build_unet(a.base, a.depth)
+    clean.set_weights(model.get_weights())
+    clean.save(path)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog='relion_dem.core.network.train', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,6 +208,7 @@ def build_parser():
     p.add_argument('--structures', default=None, help='folder of atomic models (default: shared/data/structures)')
     p.add_argument('--cache', default=os.path.expanduser('~/.relion_dem/cache'), help='truth bank cache ("" off)')
     p.add_argument('--max-structures', type=int, default=0, help='train on the first N structures only (tests)')
+    p.add_argument('--val-structures', type=int, default=0, help='validate on the first N held-out ones only')
     p.add_argument('--deterministic', action='store_true', help='TensorFlow deterministic ops (slower)')
     for k, v in DEFAULTS.items():
         p.add_argument('--' + k.replace('_', '-'), type=type(v), default=v, help='default: %(default)s')
@@ -194,7 +239,7 @@ def main(argv=None):
 
     model = build_unet(a.base, a.depth, seed=a.seed)
     schedule = keras.optimizers.schedules.CosineDecay(a.lr, a.steps, alpha=a.lr_final / a.lr)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=relative_mse)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=make_loss(a))
     log('model: %d parameters' % model.count_params())
     pool = PairPool(bank, a, np.random.default_rng(a.seed + 1))
     curve, vals, losses = [], [], []
@@ -211,14 +256,19 @@ def main(argv=None):
             summary, _ = evaluate(model, val, a)
             vals.append(dict(step=step, **summary))
             log('validation at %d: %s' % (step, json.dumps(summary)))
+            save_inference_model(model, a, os.path.join(a.out, a.name + '_checkpoint.keras'))
     train_s = time.time() - t_train
     summary, rows = evaluate(model, val, a)
     path = os.path.join(a.out, a.name + '.keras')
-    model.save(path)
+    save_inference_model(model, a, path)
+    checkpoint = os.path.join(a.out, a.name + '_checkpoint.keras')
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)
     meta = dict(name=a.name, format='keras', net_voxel_size=a.net_voxel_size, cube=a.cube, overlap=a.overlap,
                 multiple=2 ** a.depth, normalization='(x - noise_mean) / (10 * noise_std), clip 200',
                 architecture=dict(kind='3D U-Net', base=a.base, depth=a.depth, params=int(model.count_params())),
-                training={k: getattr(a, k) for k in DEFAULTS}, loss='relative MSE (per patch, floor 0.01)',
+                training={k: getattr(a, k) for k in DEFAULTS}, loss='relative MSE (per patch, floor 0.01)' + (
+                    ' + %g x windowed error beyond the target band' % a.band_weight if a.band_weight else ''),
                 structures=[k for k, _ in structures], holdout=list(split.HOLDOUT), excluded=list(split.EXCLUDED),
                 simulation=simdata.SIM_DEFAULTS, validation=summary, validation_conditions=VAL_CONDITIONS,
                 seconds=dict(total=round(time.time() - t0, 1), training=round(train_s, 1)),

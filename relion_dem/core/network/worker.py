@@ -70,6 +70,8 @@ def build_parser():
     p.add_argument('--threads', type=int, default=0, help='TensorFlow CPU threads (0: its default)')
     p.add_argument('--noise-stats', type=float, nargs=2, metavar=('MEAN', 'STD'),
                    help='noise statistics of the input (default: measured outside a centred sphere)')
+    p.add_argument('--band-limit', action='store_true',
+                   help='low-pass the output where it stops correlating with the input (3 sigma)')
     p.add_argument('--no-keep-beyond-nyquist', action='store_true',
                    help='do not keep the input\'s shells beyond the network grid\'s Nyquist')
     return p
@@ -97,7 +99,7 @@ def main(argv=None):
                             overlap=int(st['overlap']), batch_size=a.batch_size,
                             stats=tuple(a.noise_stats) if a.noise_stats else None,
                             keep_beyond_nyquist=not a.no_keep_beyond_nyquist,
-                            multiple=int(st['multiple']))
+                            multiple=int(st['multiple']), limit_band=a.band_limit)
     mrc.write(a.output, out, voxel)
     print('network worker: %s (%d^3, %.3g A) -> %s with %s; load %.1f s, inference %.1f s'
           % (a.input, data.shape[0], voxel, a.output, os.path.basename(a.model), t1 - t0, time.time() - t1))

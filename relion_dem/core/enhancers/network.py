@@ -1,0 +1,116 @@
+"""Backends ``network`` (the bundled denoising network) and ``keras`` (a user's Keras model).
+
+Both run :mod:`relion_dem.core.network.worker` with the python of the *network
+environment* (``relion_dem install-network``), never in this process: TensorFlow
+must not load next to Scipion's numpy and scipy. The worker is run by file path with
+``-E -s`` so that a PYTHONPATH set for Scipion cannot leak into that environment.
+
+Options (``network``):
+
+- ``model``: Keras model file (default: the shipped ``weights/relion_dem_unet.keras``);
+- ``python``: the environment's python (default ``$RELION_DEM_NETWORK_PYTHON``, else
+  ``~/.relion_dem/netenv/bin/python`` or ``$RELION_DEM_NETENV/bin/python``);
+- ``batch_size``: cubes per network call; ``threads``: TensorFlow CPU threads (0: default);
+- ``noise_stats``: ``[mean, std]`` of the input's noise (default: measured);
+- ``keep_beyond_nyquist``: keep the input's shells beyond the network grid's Nyquist.
+
+``keras`` takes the same options, ``model`` required, plus ``net_voxel_size``, ``cube`` and
+``overlap`` (read from ``MODEL.json`` beside the model when present; deepEMhancer's
+1 Å, 64, 16 otherwise).
+"""
+import os
+
+from ..network import install
+from . import register
+from .base import Enhancer, EnhancerError
+
+NETWORK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'network')
+WORKER = os.path.join(NETWORK_DIR, 'worker.py')
+SHIPPED_MODEL = os.path.join(NETWORK_DIR, 'weights', 'relion_dem_unet.keras')
+
+
+class NetworkEnhancer(Enhancer):
+    name = 'network'
+    options = dict(model=None, python=None, batch_size=4, threads=0, noise_stats=None,
+                   keep_beyond_nyquist=True)
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        b = self.opts['batch_size']
+        if not isinstance(b, int) or isinstance(b, bool) or b < 1:
+            raise EnhancerError('enhancer %s: batch_size must be a positive integer, got %r' % (self.name, b))
+        t = self.opts['threads']
+        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+            raise EnhancerError('enhancer %s: threads must be an integer >= 0, got %r' % (self.name, t))
+        ns = self.opts['noise_stats']
+        if ns is not None and (not isinstance(ns, (list, tuple)) or len(ns) != 2
+                               or not all(isinstance(v, (int, float)) for v in ns) or not ns[1] > 0):
+            raise EnhancerError('enhancer %s: noise_stats must be [mean, std] with std > 0, got %r'
+                                % (self.name, ns))
+
+    @property
+    def model(self):
+        return os.path.abspath(os.path.expanduser(self.opts['model'] or SHIPPED_MODEL))
+
+    @property
+    def python(self):
+        return os.path.expanduser(self.opts['python'] or install.default_python())
+
+    def command(self, input_path, output_path, ctx):
+        argv = [self.python, '-E', '-s', WORKER, '--input', input_path, '--output', output_path,
+                '--voxel-size', repr(float(ctx.voxel_size)), '--model', self.model,
+                '--batch-size', str(self.opts['batch_size'])]
+        if self.opts['threads']:
+            argv += ['--threads', str(self.opts['threads'])]
+        if self.opts['noise_stats'] is not None:
+            argv += ['--noise-stats'] + [repr(float(v)) for v in self.opts['noise_stats']]
+        if not self.opts['keep_beyond_nyquist']:
+            argv.append('--no-keep-beyond-nyquist')
+        return argv + self._extra()
+
+    def _extra(self):
+        return []
+
+    def check(self):
+        if not os.path.exists(self.model):
+            raise EnhancerError('enhancer %s: model file %s does not exist%s'
+                                % (self.name, self.model, '' if self.opts['model'] else
+                                   ' (the package was installed without its weights; reinstall relion_dem)'))
+        why = install.env_status(self.python)
+        if why:
+            raise EnhancerError('enhancer %s: network environment unusable: %s. Create it with '
+                                '`relion_dem install-network` (or set RELION_DEM_NETWORK_PYTHON, or the '
+                                'enhancer option python, to a python with tensorflow, numpy, scipy and mrcfile)'
+                                % (self.name, why))
+
+    def describe(self):
+        return '%s:%s' % (self.name, os.path.splitext(os.path.basename(self.model))[0])
+
+
+class KerasEnhancer(NetworkEnhancer):
+    """A user-provided Keras model file, applied like the bundled network."""
+    name = 'keras'
+    options = dict(NetworkEnhancer.options, net_voxel_size=None, cube=None, overlap=None)
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        if not self.opts['model']:
+            raise EnhancerError('enhancer keras: option model (a Keras model file) is required')
+        for key in ('net_voxel_size', 'cube', 'overlap'):
+            v = self.opts[key]
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0
+                                  and not (key == 'overlap' and v == 0)):
+                raise EnhancerError('enhancer keras: %s must be a positive number, got %r' % (key, v))
+
+    def _extra(self):
+        extra = []
+        if self.opts['net_voxel_size'] is not None:
+            extra += ['--net-voxel-size', repr(float(self.opts['net_voxel_size']))]
+        for key in ('cube', 'overlap'):
+            if self.opts[key] is not None:
+                extra += ['--' + key, str(int(self.opts[key]))]
+        return extra
+
+
+register('network', NetworkEnhancer)
+register('keras', KerasEnhancer)
