@@ -142,7 +142,7 @@ def build_parser():
     d.add_argument('--out', default='demo_out', help='output folder (default %(default)s)')
     d.add_argument('--enhancer', help='enhancer of the regularized run (default: network if installed, '
                                       'else classical)')
-    d.add_argument('--particles', type=int, default=1000)
+    d.add_argument('--particles', type=int, default=600)
     d.add_argument('--snr', type=float, default=0.3)
     d.set_defaults(func=cmd_demo)
 

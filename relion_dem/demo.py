@@ -63,7 +63,7 @@ def run_pair(dataset, runs, np_procs=3, stream=None):
             raise RuntimeError('relion_refine failed (exit %d); see %s' % (rc, log_path))
         s = runinfo.summary(os.path.join(dataset, root))
         truth_res, ang = truth_scores(dataset, root)
-        rows.append(dict(run=name, enhancer=enhancer, gold_res_A=s['final_resolution_A'],
+        rows.append(dict(run=name, enhancer=enhancer, gold_res_A=round(s['final_resolution_A'], 2),
                          truth_res_A=round(truth_res, 2), ang_err_deg=round(ang, 2),
                          iterations=s['iterations'], regularized_iterations=s['regularized_iterations'],
                          wall_s=round(wall, 1), enhancer_s=s['enhancer_s'], fallbacks=s['fallbacks']))
