@@ -25,6 +25,8 @@ XMIPP_DEEPEMHANCER_MODELS = ('models', 'deepEMhancer_v016', 'production_checkpoi
 # ---- what the protocol writes and sets ---------------------------------------------------
 RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE = 'RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE'
 RELION_DEM_CONFIG = 'RELION_DEM_CONFIG'
+#: scipion-em-relion's variable for the SIDESPLITTER peer (folder of sidesplitter + wrapper)
+SIDESPLITTER_HOME = 'SIDESPLITTER_HOME'
 EXTREC_PROGRAM = 'relion_dem_extrec'
 
 # ---- the protocol form -------------------------------------------------------------------

@@ -26,7 +26,7 @@ from .constants import (RELION_DEM_NETENV, RELION_DEM_NETWORK_PYTHON, NETWORK_PA
                         RELION_DEM_DEEPEMHANCER_MODELS, DEEPEMHANCER_PACKAGE,
                         DEEPEMHANCER_VERSION, DEEPEMHANCER_ENV_NAME, DEEPEMHANCER_REPO,
                         DEEPEMHANCER_MODEL_FILE, XMIPP_DEEPEMHANCER_ENV,
-                        XMIPP_DEEPEMHANCER_MODELS)
+                        XMIPP_DEEPEMHANCER_MODELS, SIDESPLITTER_HOME)
 
 _references = ['RamirezAportela2022', 'SanchezGarcia2021', 'Scheres2012b', 'Zivanov2018']
 
@@ -71,6 +71,13 @@ class Plugin(pwem.Plugin):
 
     @classmethod
     def _defineVariables(cls):
+        # scipion-em-relion (4.0.x) reads SIDESPLITTER_HOME with getVar but never defines it,
+        # so its SIDESPLITTER mechanism stays off unless some plugin registers the variable:
+        # register it (from the environment / Scipion config) for the side-by-side peer.
+        if cls.getVar(SIDESPLITTER_HOME) is None and os.environ.get(SIDESPLITTER_HOME):
+            cls._defineVar(SIDESPLITTER_HOME, None,
+                           description='Folder with sidesplitter and sidesplitter_wrapper.sh '
+                                       '(used by scipion-em-relion with --external_reconstruct)')
         cls._defineEmVar(RELION_DEM_NETENV, '%s-%s' % (NETWORK_PACKAGE, NETWORK_VERSION),
                          description='Folder of the bundled network environment (virtualenv with '
                                      'TensorFlow CPU); scipion3 installb %s' % NETWORK_PACKAGE)
@@ -93,7 +100,38 @@ class Plugin(pwem.Plugin):
     # ------------------------------------------------------------------ environment
     @classmethod
     def getNetworkPython(cls):
-        return cls.getVar(RELION_DEM_NETWORK_PYTHON)
+        """The network environment's python if it exists (or was set explicitly), else None:
+        the backend then looks in its own default places (~/.relion_dem/netenv)."""
+        python = cls.getVar(RELION_DEM_NETWORK_PYTHON)
+        if python and (os.path.exists(python) or RELION_DEM_NETWORK_PYTHON in os.environ):
+            return python
+        return None
+
+    @classmethod
+    def getDeepEMhancerLocation(cls):
+        """deepemhancer backend options locating the program from the activation variable:
+        ``conda activate NAME`` -> ``conda_env`` (if that environment exists, or the variable
+        was set explicitly); ``source DIR/bin/activate`` -> ``executable`` DIR/bin/deepemhancer.
+        Empty: the backend searches (PATH, deepEMhancer_env, xmipp_deepEMhancer)."""
+        activation = (cls.getVar(RELION_DEM_DEEPEMHANCER_ACTIVATION) or '').strip()
+        words = activation.replace('&&', ' ').replace(';', ' ').split()
+        explicit = RELION_DEM_DEEPEMHANCER_ACTIVATION in os.environ
+        i = words.index('activate') if 'activate' in words else -1
+        if 0 < i < len(words) - 1 and words[i - 1] in ('conda', 'mamba', 'micromamba'):
+            env = words[i + 1]
+            try:
+                from relion_dem.core.enhancers.deepemhancer import find_env
+                found = find_env(env)
+            except Exception:
+                found = None
+            if found or explicit:
+                return {'conda_env': env}
+            return {}
+        if len(words) >= 2 and words[0] in ('source', '.') and words[1].endswith('/bin/activate'):
+            exe = os.path.join(os.path.dirname(words[1]), 'deepemhancer')
+            if os.path.exists(exe) or explicit:
+                return {'executable': exe}
+        return {}
 
     @classmethod
     def getDeepEMhancerActivation(cls):
@@ -116,12 +154,16 @@ class Plugin(pwem.Plugin):
             environ = RelionPlugin.getEnviron()
         except Exception:  # scipion-em-relion missing or of another major version
             environ = pwutils.Environ(os.environ)
-        environ.update({
-            RELION_DEM_NETENV: cls.getVar(RELION_DEM_NETENV),
-            RELION_DEM_NETWORK_PYTHON: cls.getNetworkPython(),
-            RELION_DEM_DEEPEMHANCER_ACTIVATION: cls.getDeepEMhancerActivation(),
-            RELION_DEM_DEEPEMHANCER_MODELS: cls.getDeepEMhancerModels(),
-        })
+        # only what exists or was set explicitly: a default pointing nowhere must not hide
+        # an environment the backends find by themselves
+        values = {RELION_DEM_NETENV: cls.getVar(RELION_DEM_NETENV),
+                  RELION_DEM_NETWORK_PYTHON: cls.getNetworkPython(),
+                  RELION_DEM_DEEPEMHANCER_ACTIVATION: cls.getDeepEMhancerActivation(),
+                  RELION_DEM_DEEPEMHANCER_MODELS: cls.getDeepEMhancerModels()}
+        for key, value in values.items():
+            if value and (key in os.environ or key == RELION_DEM_DEEPEMHANCER_ACTIVATION
+                          or os.path.exists(value)):
+                environ[key] = value
         # relion_dem_extrec lives next to the Python running Scipion
         bindir = os.path.dirname(sys.executable)
         if bindir not in environ.get('PATH', '').split(os.pathsep):

@@ -147,6 +147,16 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                       help='Keep, for each regularized call, RELION\'s plain and the denoised '
                            'half-map beside the run, for inspection.')
 
+    # -------------------------- INSERT steps functions -----------------------
+    def _setSamplingArgs(self, args):
+        ProtRelionRefine3D._setSamplingArgs(self, args)
+        # In continue mode the form hides "local searches from auto-sampling" but
+        # scipion-em-relion still passes its (default) value: keep the continued run's own,
+        # or RELION would drop back to global searches and the gate would disagree.
+        order = self._localHealpixOrder()
+        if self.doContinue and order is not None:
+            args['--auto_local_healpix_order'] = order
+
     # -------------------------- runtime configuration ------------------------
     def _enhancerChoice(self):
         return C.ENHANCER_CHOICES[self.enhancer.get()]
@@ -164,27 +174,27 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return os.path.abspath(self._getExtraPath(LOG_NAME))
 
     def _candidateOptions(self):
-        """Backend options this form can fill, by backend name (unknown keys are dropped
-        against each backend's declared options)."""
+        """Backend options filled from the form and the plugin's variables (keys a backend
+        does not declare are dropped in :meth:`_enhancerOptions`)."""
         from ..plugin import Plugin
         name = self.getEnhancerName()
-        model = self._enhancerChoice()[2]
-        gpus = (self.demGpus.get() or '0').strip()
-        batch = self.demBatchSize.get()
-        net_python = Plugin.getNetworkPython()
         if name == 'deepemhancer':
+            opts = {'processing_type': self._enhancerChoice()[2],
+                    'gpu': (self.demGpus.get() or 'auto').strip(),
+                    'batch_size': self.demBatchSize.get()}
             models = Plugin.getDeepEMhancerModels()
-            activation = Plugin.getDeepEMhancerActivation()
-            return {'model': model, 'processing_type': model, 'gpu': gpus, 'gpus': gpus,
-                    'gpu_ids': gpus, 'batch_size': batch, 'models_dir': models,
-                    'model_dir': models, 'model_path': models, 'activation': activation,
-                    'activate': activation}
-        if name == 'keras':
-            path = os.path.abspath(self.customModel.get()) if self.customModel.get() else None
-            return {'model': path, 'model_path': path, 'model_file': path,
-                    'python': net_python}
-        if name == 'network':
-            return {'python': net_python}
+            if models and os.path.isdir(models):
+                opts['model_path'] = models
+            opts.update(Plugin.getDeepEMhancerLocation())
+            return opts
+        if name in ('network', 'keras'):
+            opts = {}
+            python = Plugin.getNetworkPython()
+            if python:
+                opts['python'] = python
+            if name == 'keras' and self.customModel.get():
+                opts['model'] = os.path.abspath(self.customModel.get())
+            return opts
         return {}
 
     def _enhancerOptions(self):
@@ -202,9 +212,11 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return opts
 
     def _localHealpixOrder(self):
-        prot = self
-        if self.doContinue and self.continueRun.get() is not None:
-            prot = self.continueRun.get()
+        prot = self   # a continued run keeps the order of the run it started from
+        for _ in range(100):
+            if not (getattr(prot, 'doContinue', False) and prot.continueRun.get() is not None):
+                break
+            prot = prot.continueRun.get()
         value = getattr(prot, 'localSearchAutoSamplingDeg', None)
         return value.get() if value is not None and value.get() is not None else None
 
@@ -280,13 +292,31 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             if os.path.exists(src) and not os.path.exists(dst):
                 shutil.copy(src, dst)
 
+    @staticmethod
+    def _needsExternalFlag(arguments):
+        """RELION's continue mode takes external reconstruction from the optimiser STAR
+        (``_rlnDoExternalReconstruct``) and warns about the flag: add it only when needed."""
+        args = arguments.split()
+        if '--external_reconstruct' in args:
+            return False
+        if '--continue' in args and args.index('--continue') + 1 < len(args):
+            optimiser = args[args.index('--continue') + 1]
+            try:
+                from relion_dem.core import star
+                for b in star.read(optimiser):
+                    if b.has('_rlnDoExternalReconstruct'):
+                        return b.get('_rlnDoExternalReconstruct', int) != 1
+            except Exception:
+                pass
+        return True
+
     def runJob(self, program, arguments, **kwargs):
         """relion_refine runs with --external_reconstruct and the runtime's environment."""
         if os.path.basename(str(program)).startswith('relion_refine'):
             self.writeRuntimeConfig()
             if self.doContinue:
                 self._prepareContinue()
-            if '--external_reconstruct' not in arguments.split():
+            if self._needsExternalFlag(arguments):
                 arguments += ' --external_reconstruct'
             env = kwargs.get('env') or self._getEnviron()
             env.update(self._demEnviron())

@@ -120,6 +120,24 @@ class TestForm(BaseTest):
         finally:
             win.root.destroy()
 
+    def test_protocol_tree(self):
+        """protocols.conf places the protocol under 3D > Refine, beside RELION's."""
+        import pyworkflow as pw
+        import pyworkflow.gui.project  # noqa: F401
+        from pyworkflow.gui.project.viewprotocols_extra import ProtocolTreeConfig
+        tree = ProtocolTreeConfig.load(pw.Config.getDomain(), pw.Config.SCIPION_PROTOCOLS)
+        found = {}
+
+        def walk(node, path):
+            for child in node.childs:
+                here = path + [str(child.text)]
+                if str(getattr(child, 'value', None)) in ('ProtRelionDemRefine', 'ProtRelionRefine3D'):
+                    found[str(child.value)] = here[:-1]
+                walk(child, here)
+        walk(tree['Protocols SPA'], [])
+        self.assertEqual(found.get('ProtRelionDemRefine'), ['3D', 'Refine'], found)
+        self.assertEqual(found.get('ProtRelionDemRefine'), found.get('ProtRelionRefine3D'))
+
 
 if __name__ == '__main__':
     unittest.main()

@@ -32,16 +32,30 @@ class TestRelionDemRefine(RelionDemTestBase):
         self.assertEqual((cfg['enhancer'], cfg['gate'], cfg['local_healpix_order']),
                          ('classical', 'local_searches', 3))
 
-        from relion_dem.core.enhancers import BACKENDS
-        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (deepEMhancer)',
-                              enhancer=C.ENH_DEM_TIGHT)
-        errors = prot.validate()
-        self.assertTrue(errors, 'deepEMhancer is not installed here: validation must fail')
-        self.assertTrue(any('installb %s' % C.DEEPEMHANCER_PACKAGE in e for e in errors), errors)
-        if 'network' not in BACKENDS:
-            prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (network)', enhancer=C.ENH_NETWORK)
+        # a denoiser whose environment is missing: the error names the install command
+        from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
+        for choice, package in ((C.ENH_DEM_TIGHT, C.DEEPEMHANCER_PACKAGE),
+                                (C.ENH_NETWORK, C.NETWORK_PACKAGE)):
+            prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (%d)' % choice, enhancer=choice)
             errors = prot.validate()
-            self.assertTrue(any('installb %s' % C.NETWORK_PACKAGE in e for e in errors), errors)
+            name = C.ENHANCER_CHOICES[choice][1]
+            try:
+                with prot._pluginEnvironment():
+                    create(prot.getRuntimeConfig()).check() if name in BACKENDS else None
+                usable = name in BACKENDS
+            except EnhancerError:
+                usable = False
+            if usable:
+                self.assertEqual(errors, [])
+            else:
+                self.assertTrue(any('installb %s' % package in e for e in errors), errors)
+        # the form's deepEMhancer settings reach the backend's options
+        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (highRes)', enhancer=C.ENH_DEM_HIGHRES,
+                              demGpus='1', demBatchSize=3, enhancerOptions='{"cleaning_strength": 0.5}')
+        if 'deepemhancer' in BACKENDS:
+            opts = prot.getRuntimeConfig()['enhancer_options']
+            self.assertEqual((opts['processing_type'], opts['gpu'], opts['batch_size'],
+                              opts['cleaning_strength']), ('highRes', '1', 3, 0.5))
 
     def test_2_refine_and_continue(self):
         print(magentaStr('\n==> Regularized 3D auto-refine (classical denoiser)'))
@@ -77,8 +91,11 @@ class TestRelionDemRefine(RelionDemTestBase):
         self.assertIn('RamirezAportela2022', prot._citations())
 
         # RELION's continue option: a new run from an iteration of the first one
-        its = runinfo.iterations(root)
-        cont_it = its[len(its) // 2]
+        # continue from the first iteration RELION ran with local searches: the continued
+        # run must regularize from its very first call (the gate reads the copied STARs)
+        rows = runinfo.per_iteration(root)
+        local = [r['iteration'] for r in rows if (r['healpix_order'] or 0) >= 3]
+        cont_it = local[0] if local and local[0] < rows[-1]['iteration'] else rows[len(rows) // 2]['iteration']
         print(magentaStr('\n==> Continue the regularized refine from iteration %d' % cont_it))
         cont = self.newProtocol(ProtRelionDemRefine, objLabel='DEM refine (continue)',
                                 doContinue=True, continueIter=str(cont_it),
@@ -92,7 +109,7 @@ class TestRelionDemRefine(RelionDemTestBase):
         crecords = runlog.read(cont.outputRegularizationLog.getFileName())
         self.assertTrue(crecords)
         self.assertGreater(min(r['iteration'] for r in crecords), cont_it)
-        if runinfo.per_iteration(root)[cont_it]['healpix_order'] >= 3:
+        if cont_it in local:
             # continued inside local searches: the gate is open from the first call
             first = min(r['iteration'] for r in crecords)
             self.assertTrue(all(r['regularized'] for r in crecords

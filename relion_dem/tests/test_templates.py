@@ -2,10 +2,15 @@
 ``scipion3 tests relion_dem.tests.test_templates``.
 
 ``relion_dem-compare_refinements`` runs the three refinements (plain RELION, RELION +
-SIDESPLITTER through scipion-em-relion's SIDESPLITTER_HOME, RELION + DEM) in one project;
-``relion_dem-regularized_refine`` runs on a smaller data set to keep the CPU time modest.
-The RELION options that bound the run time (sampling, offsets) are set on the loaded
-protocols before launching; everything else comes from the template.
+SIDESPLITTER through scipion-em-relion's SIDESPLITTER_HOME, RELION + DEM) in one project,
+then the comparison protocol on them;
+``relion_dem-regularized_refine`` runs the regularized refinement alone. Both use a small
+simulated data set (200 particles, 32 px) to keep the CPU time modest: these tests are
+about the templates and the plumbing, not about which refinement wins. On so little data
+RELION may converge before it reaches local searches, so the regularized runs use the
+gate "always" (a template field). The RELION options that bound the run time (sampling,
+offsets) are set on the loaded protocols before launching; everything else comes from
+the template.
 """
 import glob
 import os
@@ -20,6 +25,8 @@ from relion_dem.core import runlog
 from relion_dem.tests import simulated_dataset, FAST_REFINE
 from relion_dem.tests.base import setup_project
 
+#: the templates' data set: small, the tests check plumbing (see the module doc)
+TEMPLATE_DATA = dict(n_particles=200, box=32, seed=2)
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'templates')
 REFINE_CLASSES = ('ProtRelionRefine3D', 'ProtRelionDemRefine')
 TIME_BOUNDS = {k: v for k, v in FAST_REFINE.items()
@@ -47,12 +54,14 @@ class TestTemplates(BaseTest):
 
     def _fill(self, name, folder, data, enhancer=C.ENH_CLASSICAL):
         t = LocalTemplate('relion_dem', template_path(name))
+        t.replaceEnvVariables()
         t.parseContent()
         values = dict(particlesStar=os.path.join(folder, data['particles']),
                       initialVolume=os.path.join(folder, data['initial']),
                       samplingRate=data['voxel_size'], volumeSamplingRate=data['voxel_size'],
                       symmetry='c1', diameter=int(round(data['mask_diameter_A'])),
-                      initialLowPass=40, useGpu='false', mpi=3, enhancer=enhancer)
+                      initialLowPass=40, useGpu='false', mpi=3, enhancer=enhancer,
+                      gate=C.GATE_ALWAYS)
         aliases = {p.getAlias() for p in t.getParams().values()}
         for alias in sorted(aliases):
             self.assertIn(alias, values, 'template field %s has no value in the test' % alias)
@@ -60,11 +69,9 @@ class TestTemplates(BaseTest):
         return t.createTemplateFile()
 
     def _load(self, jsonPath):
-        before = {p.getObjId() for p in self.proj.getRuns()}
-        self.proj.loadProtocols(jsonPath)
+        loaded = self.proj.loadProtocols(jsonPath)
         os.remove(jsonPath)
-        new = [p for p in self.proj.getRuns() if p.getObjId() not in before]
-        return sorted(new, key=lambda p: p.getObjId())
+        return sorted(loaded.values(), key=lambda p: p.getObjId())
 
     def _run(self, prots):
         for prot in prots:
@@ -91,12 +98,13 @@ class TestTemplates(BaseTest):
         if sidesplitter_home() is None:
             self.fail('SIDESPLITTER_HOME with a built sidesplitter is needed '
                       '(source scripts/scipion-env.sh builds it)')
-        folder, data = simulated_dataset()
+        folder, data = simulated_dataset(**TEMPLATE_DATA)
         prots = self._load(self._fill('relion_dem-compare_refinements', folder, data))
         names = [p.getClassName() for p in prots]
         self.assertEqual(names[:5], ['ProtImportParticles', 'ProtImportVolumes', 'ProtRelionRefine3D',
                                      'ProtRelionRefine3D', 'ProtRelionDemRefine'])
-        self._run(prots)
+        compare = [p for p in prots if p.getClassName() == 'ProtRelionDemCompare']
+        self._run([p for p in prots if p not in compare])
         plain, side, dem = prots[2:5]
         for prot in (plain, side, dem):
             self._checkRefine(prot, data)
@@ -108,9 +116,25 @@ class TestTemplates(BaseTest):
         # the regularized run regularized
         records = runlog.read(dem.outputRegularizationLog.getFileName())
         self.assertTrue(any(r['regularized'] for r in records), records)
+        type(self).finished = dict(refinements=(plain, side, dem), compare=compare)
+
+    def test_compare_refinements_report(self):
+        """The template's last step, the comparison of the three (if its protocol is installed)."""
+        finished = getattr(type(self), 'finished', None)
+        if not finished:
+            self.skipTest('the refinements of test_compare_refinements did not finish')
+        if not finished['compare']:
+            self.skipTest('no comparison protocol in this installation')
+        plain, side, dem = finished['refinements']
+        cmp_ = finished['compare'][0]
+        self.assertEqual([p.get().getObjId() for p in cmp_.inputRefinements],
+                         [plain.getObjId(), side.getObjId(), dem.getObjId()])
+        self._run([cmp_])
+        self.assertEqual(cmp_.outputFSCs.getSize(), 3)
+        self.assertTrue(os.path.exists(cmp_.outputReport.getFileName()))
 
     def test_regularized_refine(self):
-        folder, data = simulated_dataset(n_particles=200, box=32, seed=2)
+        folder, data = simulated_dataset(**TEMPLATE_DATA)
         prots = self._load(self._fill('relion_dem-regularized_refine', folder, data))
         self.assertEqual([p.getClassName() for p in prots][:3],
                          ['ProtImportParticles', 'ProtImportVolumes', 'ProtRelionDemRefine'])
@@ -120,6 +144,7 @@ class TestTemplates(BaseTest):
         records = runlog.read(dem.outputRegularizationLog.getFileName())
         self.assertTrue(records)
         self.assertEqual(records[0]['enhancer'], 'classical')
+        self.assertTrue(any(r['regularized'] for r in records), records)
 
 
 if __name__ == '__main__':

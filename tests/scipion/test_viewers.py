@@ -2,7 +2,7 @@
 
 Run with Scipion's environment (``source scripts/scipion-env.sh``; skipped otherwise):
 ``pytest tests/scipion``. Two RELION refinement protocols are created in a fresh test
-project and given the files of the cached real refinements (tests/core/metrics/conftest.py:
+project and given the files of the session's real refinements (tests/shared_refinements.py:
 plain RELION and regularized with the classical enhancer) as their ``extra/relion_*``;
 the comparison protocol runs its steps in this process on them; then every section of
 ``CompareViewer`` and ``RefineDemViewer`` is drawn (Agg backend, no window) and the
@@ -15,8 +15,6 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not os.environ.get('SCIPION_DOMAIN'),
                                 reason='Scipion environment not set (source scripts/scipion-env.sh)')
-
-from tests.core.metrics.conftest import refinements  # noqa: E402,F401  (session fixture)
 
 MODEL = os.path.join(os.path.dirname(__file__), '..', '..', 'relion_dem', 'data', '19hc.pdb.gz')
 

@@ -11,6 +11,8 @@ group. Shifts are ``_rlnOriginX/YAngst`` (RELION 3.1) or ``_rlnOriginX/Y`` in pi
 """
 import re
 
+import os
+
 import numpy as np
 
 from .. import euler, star
@@ -151,6 +153,11 @@ def compare(star_a, star_b, sym='C1'):
     b = read_particles(star_b) if isinstance(star_b, (str, bytes)) or hasattr(star_b, '__fspath__') else star_b
     names = [n for n in a if n in b]
     if not names:
+        # the same particles copied to another folder (each Scipion protocol writes its own
+        # stack path): match on image number @ stack file name when that stays unique
+        a, b = _by_stack_name(a), _by_stack_name(b)
+        names = [n for n in a if n in b] if a and b else []
+    if not names:
         raise ValueError('no particle image name in common between %s and %s' % (star_a, star_b))
     va = np.array([a[n] for n in names])
     vb = np.array([b[n] for n in names])
@@ -161,6 +168,18 @@ def compare(star_a, star_b, sym='C1'):
     out = dict(names=names, angle_deg=ang, shift_A=shift, matched=len(names),
                only_a=len(a) - len(names), only_b=len(b) - len(names), sym=str(sym))
     out.update(summary(ang, shift))
+    return out
+
+
+def _by_stack_name(particles):
+    """The same dict keyed by ``index@stack-file-name`` (folders dropped); None if not unique."""
+    out = {}
+    for name, value in particles.items():
+        index, _, stack = name.partition('@')
+        key = '%d@%s' % (int(index), os.path.basename(stack)) if index.isdigit() else name
+        if key in out:
+            return None
+        out[key] = value
     return out
 
 

@@ -158,3 +158,16 @@ def test_real_refinement_against_truth(refinements):
     assert ((a <= 10) | (a >= 170)).mean() > 0.9
     assert d['angle_within_10deg'] > 0.33
     assert d['shift_median_A'] < 3.0
+
+
+def test_same_particles_in_other_folders_are_matched(tmp_path):
+    """Each Scipion protocol writes the particles to its own folder: match by number @ stack name."""
+    from relion_dem.core import star
+    rows_a = [['%06d@Runs/000105_Refine/extra/particles.mrcs' % i, 10.0 * i, 20.0, 30.0] for i in range(1, 6)]
+    rows_b = [['%06d@Runs/000187_Refine/extra/particles.mrcs' % i, 10.0 * i, 20.0, 35.0] for i in range(1, 6)]
+    labels = ['_rlnImageName', '_rlnAngleRot', '_rlnAngleTilt', '_rlnAnglePsi']
+    for name, rows in (('a.star', rows_a), ('b.star', rows_b)):
+        star.write(tmp_path / name, [star.Block('particles', labels=labels, rows=rows)])
+    d = A.compare(str(tmp_path / 'a.star'), str(tmp_path / 'b.star'))
+    assert d['matched'] == 5
+    assert d['angle_median_deg'] == pytest.approx(5.0, abs=1e-6)
