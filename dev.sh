@@ -87,7 +87,7 @@ case "$cmd" in
         install_all
         say "pytest"
         status=0
-        "$VENV/bin/python" -m pytest -ra "$@" tests || status=$?
+        RELION_DEM_RELIABILITY_REPORT=1 "$VENV/bin/python" -m pytest -ra "$@" tests || status=$?
         if [ -x scripts/test-scipion.sh ]; then
             say "scipion3 tests"
             scripts/test-scipion.sh || status=1

@@ -131,7 +131,10 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Write benchmarks/results/reliability.{json,md,png} when fault/bad-input tests ran."""
+    """Write benchmarks/results/reliability.{json,md,png} for a whole-suite run (``./dev.sh test``
+    sets RELION_DEM_RELIABILITY_REPORT=1, so partial runs leave the last tally alone)."""
+    if not os.environ.get('RELION_DEM_RELIABILITY_REPORT'):
+        return
     if not (RELIABILITY['fault'] or RELIABILITY['bad_input']):
         return
     import json
