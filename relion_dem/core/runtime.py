@@ -221,6 +221,16 @@ def process(star_path, cfg=None, stdout=None):
             config_error = str(e)
             cfg = config_mod.validate({}, 'defaults')
     record['config'] = cfg.get('_source')
+    try:
+        return _process(star_path, call, cfg, record, config_error, t0, stdout)
+    except ReconstructionError as e:
+        record.update(error=str(e), seconds=round(time.time() - t0, 3))
+        with contextlib.suppress(OSError):
+            runlog.append(run_log_path(cfg, call), record)
+        raise
+
+
+def _process(star_path, call, cfg, record, config_error, t0, stdout):
     blocks, general, fsc = read_request(star_path)
     result_path = general.get('_rlnExtReconsResult')
     ori_size = general.get('_rlnOriginalImageSize', int)
@@ -231,7 +241,12 @@ def process(star_path, cfg=None, stdout=None):
         if plain.shape[0] != ori_size:
             raise ReconstructionError('%s: plain reconstruction box %d differs from _rlnOriginalImageSize %d'
                                       % (star_path, plain.shape[0], ori_size))
-        voxel = cfg.get('voxel_size') or model_voxel_size(call) or header_voxel
+        run_voxel = model_voxel_size(call)
+        voxel = cfg.get('voxel_size') or run_voxel or header_voxel
+        if cfg.get('voxel_size') and run_voxel and abs(run_voxel - voxel) > 0.01 * voxel:
+            raise ReconstructionError('%s: voxel_size %.4g Å in %s differs from the run\'s _rlnPixelSize '
+                                      '%.4g Å' % (star_path, voxel, cfg.get('_source', 'the configuration'),
+                                                   run_voxel))
         if not voxel:
             raise ReconstructionError('%s: voxel size unknown: no _rlnPixelSize in the run\'s model STAR; '
                                       'set voxel_size in the configuration' % star_path)
@@ -254,7 +269,11 @@ def process(star_path, cfg=None, stdout=None):
         if cfg.get('keep_maps') and record['regularized']:
             keep = os.path.splitext(result_path)[0]
             mrc.write(keep + '_plain.mrc', plain, voxel)
-        mrc.write(result_path, result, voxel)
+        try:
+            mrc.write(result_path, result, voxel)
+        except OSError as e:
+            raise ReconstructionError('%s: cannot write the result %s (%s); nothing was left there'
+                                      % (star_path, result_path, e.strerror or e))
     finally:
         _remove_tree(workdir)
     record['seconds'] = round(time.time() - t0, 3)

@@ -219,3 +219,59 @@ def test_lock_timeout_falls_back(run_dir):
         assert not rec['regularized'] and 'still held after 1 s' in rec['fallback']
     finally:
         holder.kill()
+
+
+@pytest.mark.bad_input
+def test_voxel_size_mismatch_stops_with_message(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='none', voxel_size=3.0)     # the run's model STAR says 6 Å
+    proc = run_extrec(star_path)
+    assert proc.returncode == 1
+    assert "voxel_size 3 Å" in proc.stderr and "_rlnPixelSize 6 Å" in proc.stderr
+    assert not os.path.exists(result_path(star_path))
+
+
+def _can_mount_tmpfs(path):
+    if os.geteuid() != 0:
+        return False
+    os.makedirs(path, exist_ok=True)
+    ok = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', path],
+                        capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(['umount', path])
+    return ok
+
+
+@pytest.mark.fault
+def test_disk_full_leaves_no_truncated_map(tmp_path, monkeypatch):
+    disk = str(tmp_path / 'disk')
+    if not _can_mount_tmpfs(disk):
+        pytest.skip('needs root and tmpfs mounts to fill a disk')
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', disk], check=True)
+    try:
+        monkeypatch.chdir(disk)
+        star_path = make_run(disk)
+        write_config('Refine', enhancer='none')
+        used = int(subprocess.run(['df', '--output=used', '-B1', disk], capture_output=True,
+                                  text=True).stdout.split()[-1])
+        # room for RELION's plain reconstruction (56 kB) but not for the result beside it
+        subprocess.run(['mount', '-o', 'remount,size=%d' % (used + 80 * 1024), disk], check=True)
+        proc = run_extrec(star_path)
+        assert proc.returncode == 1
+        assert 'cannot write the result %s (No space left on device)' % result_path(star_path) in proc.stderr
+        assert not os.path.exists(result_path(star_path))        # nothing truncated where RELION reads
+        from conftest import lost_files
+        assert lost_files(disk) == []
+    finally:
+        monkeypatch.chdir(str(tmp_path))
+        subprocess.run(['umount', '-l', disk])
+
+
+@pytest.mark.bad_input
+def test_reconstruction_failure_is_logged(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='none')
+    break_file(star_path.replace('.star', '_data_real.mrc'))
+    assert run_extrec(star_path).returncode == 1
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert 'relion_external_reconstruct failed' in rec['error'] and rec['iteration'] == 7
