@@ -68,7 +68,7 @@ def test_ci_reduced(tmp_path, monkeypatch):
     """Every run of the benchmark, reduced controls; checks the JSON shape and the controls."""
     ci = json.loads(json.dumps(bench.SCALES['ci']))
     ci['data']['n_particles'] = 200
-    ci.update(lowpass_A=[30.0], lowpass_n=150, noise_snr=[0.003], noise_n=150, pure_noise_n=150)
+    ci.update(lowpass_A=[30.0], lowpass_n=150, noise_snr=[0.001], noise_n=150, pure_noise_n=150)
     monkeypatch.setitem(bench.SCALES, 'ci', ci)
     structure = bench.resolve_structure(bench.DEFAULT_STRUCTURES['ci']) \
         if os.path.isdir(_structures()) else None
