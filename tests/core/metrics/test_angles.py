@@ -171,3 +171,20 @@ def test_same_particles_in_other_folders_are_matched(tmp_path):
     d = A.compare(str(tmp_path / 'a.star'), str(tmp_path / 'b.star'))
     assert d['matched'] == 5
     assert d['angle_median_deg'] == pytest.approx(5.0, abs=1e-6)
+
+
+@pytest.mark.bad_input
+def test_relion30_style_star_read_with_pixel_shifts(tmp_path):
+    """RELION 3.0 STAR: no optics block, origins in pixels, pixel size from detector/magnification."""
+    from relion_dem.core import star
+    labels = ['_rlnImageName', '_rlnAngleRot', '_rlnAngleTilt', '_rlnAnglePsi', '_rlnOriginX',
+              '_rlnOriginY', '_rlnDetectorPixelSize', '_rlnMagnification']
+    rows = [['%06d@p.mrcs' % i, 10.0, 20.0, 30.0, 2.0, -1.0, 5.0, 25000] for i in range(1, 4)]
+    path = tmp_path / 'relion30.star'
+    path.write_text('data_\n' + star.dumps([star.Block('', labels=labels, rows=rows)]).split('data_\n', 1)[1])
+    parts = A.read_particles(str(path))
+    assert parts['000001@p.mrcs'][3:] == pytest.approx((4.0, -2.0))     # 2 px × 2 Å
+    bad = tmp_path / 'no_pixel_size.star'
+    star.write(bad, [star.Block('particles', labels=labels[:6], rows=[r[:6] for r in rows])])
+    with pytest.raises(star.StarError, match='no_pixel_size.star: shifts in pixels but no pixel size'):
+        A.read_particles(str(bad))
