@@ -63,23 +63,13 @@ def latest_before(root, iteration, suffix):
 def healpix_order(root, iteration):
     """``_rlnHealpixOrder`` of the latest sampling STAR before ``iteration`` (None if none)."""
     path = latest_before(root, iteration, '_sampling.star')
-    if path is None:
-        return None
-    for b in star.read(path):
-        if b.has('_rlnHealpixOrder'):
-            return b.get('_rlnHealpixOrder', int)
-    return None
+    return star.first_value(path, '_rlnHealpixOrder', int) if path else None
 
 
 def local_search_order(root, iteration):
     """RELION's local-search healpix order for this run, from its optimiser STAR (None if none)."""
     path = latest_before(root, iteration + 1, '_optimiser.star')
-    if path is None:
-        return None
-    for b in star.read(path):
-        if b.has('_rlnAutoLocalSearchesHealpixOrder'):
-            return b.get('_rlnAutoLocalSearchesHealpixOrder', int)
-    return None
+    return star.first_value(path, '_rlnAutoLocalSearchesHealpixOrder', int) if path else None
 
 
 def decide(cfg, call):

@@ -12,32 +12,22 @@ def iterations(root):
     return sorted(gate._iteration_files(root, '_sampling.star'))
 
 
-def _value(path, label, cast=float):
-    for b in star.read(path):
-        if b.has(label):
-            try:
-                return b.get(label, cast)
-            except ValueError:
-                return None
-    return None
-
-
 def per_iteration(root):
     """[{iteration, resolution_A, healpix_order}] from the run's model and sampling STARs."""
     rows = []
     models = gate._iteration_files(root, '_half1_model.star')
     samplings = gate._iteration_files(root, '_sampling.star')
     for it in sorted(samplings):
-        res = _value(models[it], '_rlnCurrentResolution') if it in models else None
+        res = star.first_value(models[it], '_rlnCurrentResolution', float) if it in models else None
         rows.append(dict(iteration=it, resolution_A=res if res and res != float('inf') else None,
-                         healpix_order=_value(samplings[it], '_rlnHealpixOrder', int)))
+                         healpix_order=star.first_value(samplings[it], '_rlnHealpixOrder', int)))
     return rows
 
 
 def final_resolution(root):
     """Gold-standard resolution (Å) of the converged run, from ``<root>_model.star`` (None if absent)."""
     path = root + '_model.star'
-    return _value(path, '_rlnCurrentResolution') if os.path.exists(path) else None
+    return star.first_value(path, '_rlnCurrentResolution', float) if os.path.exists(path) else None
 
 
 def log_path(root):

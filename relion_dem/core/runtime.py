@@ -69,25 +69,18 @@ def model_voxel_size(call):
     """``_rlnPixelSize`` from the run's latest ``_model.star`` (RELION 3.1+), or None."""
     for suffix in ('_half1_model.star', '_model.star'):
         path = gate.latest_before(call.root, call.iteration + 1, suffix)
-        if path:
-            for b in star.read(path):
-                if b.has('_rlnPixelSize'):
-                    return b.get('_rlnPixelSize', float)
+        value = star.first_value(path, '_rlnPixelSize', float) if path else None
+        if value:
+            return value
     return None
 
 
 def current_resolution(call):
+    """``_rlnCurrentResolution`` (Å) of the previous iteration's model STAR, or None."""
     path = gate.latest_before(call.root, call.iteration, '_half1_model.star') or \
         gate.latest_before(call.root, call.iteration, '_model.star')
-    if path:
-        for b in star.read(path):
-            if b.has('_rlnCurrentResolution'):
-                try:
-                    r = b.get('_rlnCurrentResolution', float)
-                    return r if np.isfinite(r) else None
-                except ValueError:
-                    return None
-    return None
+    r = star.first_value(path, '_rlnCurrentResolution', float) if path else None
+    return r if r is not None and np.isfinite(r) else None
 
 
 def plain_reconstruction(blocks, general, star_path, workdir):

@@ -140,6 +140,18 @@ def block(blocks, name):
                     % (src, name, ', '.join('data_' + b.name for b in blocks) or 'none'))
 
 
+def first_value(path, label, cast=str):
+    """``label``'s value in the first block of the file that has it; None if none has it
+    or it does not convert with ``cast``."""
+    for b in read(path):
+        if b.has(label):
+            try:
+                return b.get(label, cast)
+            except ValueError:
+                return None
+    return None
+
+
 def format_value(value):
     s = str(value)
     if s == '' or any(c.isspace() for c in s) or s[0] in '_#\'"' or s.startswith(('data_', 'loop_')):

@@ -169,6 +169,16 @@ def test_bad_config_falls_back_and_says_why(run_dir):
     assert "enhancer 'clasical' is not one of" in rec['fallback'] and not rec['regularized']
 
 
+def hold_lock(lock):
+    """Another process that holds ``lock`` (flock) until it is killed."""
+    holder = subprocess.Popen([sys.executable, '-c',
+                               'import fcntl,os,time; fd=os.open(%r, os.O_RDWR|os.O_CREAT); '
+                               'fcntl.flock(fd, fcntl.LOCK_EX); print("held", flush=True); time.sleep(600)' % lock],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'held'
+    return holder
+
+
 @pytest.mark.fault
 def test_halves_in_parallel_share_a_device_lock(run_dir):
     h1 = make_run(run_dir, half=1)
@@ -188,11 +198,7 @@ def test_halves_in_parallel_share_a_device_lock(run_dir):
 def test_lock_left_by_killed_process_is_recovered(run_dir):
     star_path = make_run(run_dir)
     lock = str(run_dir / 'gpu0.lock')
-    holder = subprocess.Popen([sys.executable, '-c',
-                               'import fcntl,os,time; fd=os.open(%r, os.O_RDWR|os.O_CREAT); '
-                               'fcntl.flock(fd, fcntl.LOCK_EX); print("held", flush=True); time.sleep(600)' % lock],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == 'held'
+    holder = hold_lock(lock)
     holder.kill()
     holder.wait()
     write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), device_lock=lock,
@@ -206,12 +212,8 @@ def test_lock_left_by_killed_process_is_recovered(run_dir):
 def test_lock_timeout_falls_back(run_dir):
     star_path = make_run(run_dir)
     lock = str(run_dir / 'gpu0.lock')
-    holder = subprocess.Popen([sys.executable, '-c',
-                               'import fcntl,os,time; fd=os.open(%r, os.O_RDWR|os.O_CREAT); '
-                               'fcntl.flock(fd, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' % lock],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_lock(lock)
     try:
-        assert holder.stdout.readline().strip() == 'held'
         write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), device_lock=lock,
                      lock_timeout_s=1)
         assert run_extrec(star_path).returncode == 0
