@@ -943,7 +943,13 @@ def main(argv=None):
             f.write(paper_markdown())
         print('paper scale: settings written to %s (add --run-paper to run it)' % path)
         return 0
-    structure = resolve_structure(a.structure or DEFAULT_STRUCTURES[a.scale])
+    from .core.density import ModelError, read_model
+    try:
+        structure = resolve_structure(a.structure or DEFAULT_STRUCTURES[a.scale])
+        read_model(structure)
+    except (ModelError, SystemExit, ValueError, OSError) as e:
+        sys.stderr.write('relion_dem bench: ERROR: %s\n' % e)
+        return 2
     sid = structure_id(structure)
     work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', '%s-%s%s' % (
         a.scale, sid, '-cone%g' % a.cone if a.cone else '')))

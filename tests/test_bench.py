@@ -103,3 +103,18 @@ def test_ci_reduced(tmp_path, monkeypatch):
 def _structures():
     from relion_dem.core.network import split
     return split.default_structures_dir()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize('structure, message', [
+    ('/nonexistent/model.pdb', 'no such file, and no such id'),
+    ('README.rst', 'cannot read atomic model'),
+])
+def test_bad_structure_gives_clear_error(structure, message, tmp_path, capsys):
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(repo, structure) if not structure.startswith('/') else structure
+    assert bench.main(['--scale', 'ci', '--structure', path, '--work', str(tmp_path),
+                       '--out', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and os.path.basename(structure) in err
+    assert os.listdir(tmp_path) == []

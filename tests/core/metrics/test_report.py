@@ -68,6 +68,7 @@ def test_report_numbers(compared):
 
 
 @needs_relion
+@pytest.mark.bad_input
 def test_missing_and_corrupt_inputs(refinements, tmp_path, capsys):
     rc = report.main([str(tmp_path / 'nothing'), '--out', str(tmp_path / 'o')])
     assert rc == 2
