@@ -25,8 +25,9 @@ setup(
                                  'core/network/weights/*', 'core/network/*.md']},
     install_requires=['numpy', 'scipy', 'mrcfile', 'gemmi', 'matplotlib'],
     extras_require={
-        'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-em-relion>=4.0.20',
-                    'scipion-em-xmipp'],
+        # scipion-em-relion 4.0.x is the line that drives RELION 3.1 (5.x needs RELION >= 4)
+        'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-app>=3.8',
+                    'scipion-em-relion>=4.0.20,<5', 'scipion-em-xmipp'],
         'network': ['tensorflow-cpu'],
         'test': ['pytest'],
     },
