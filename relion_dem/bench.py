@@ -130,16 +130,13 @@ def holdout_status(sid):
 
 def pick_enhancer(requested=None):
     """(backend name, note): the network when its environment and weights are ready, else classical."""
-    from .core.enhancers import BACKENDS, EnhancerError, create
+    from .core.enhancers import unavailable
     if requested:
         return requested, 'requested on the command line'
-    if 'network' not in BACKENDS:
-        return 'classical', 'network backend not importable: FALLBACK to classical'
-    try:
-        create({'enhancer': 'network'}).check()
+    why = unavailable('network')
+    if why is None:
         return 'network', 'bundled network'
-    except EnhancerError as e:
-        return 'classical', 'network not usable (%s): FALLBACK to classical' % e
+    return 'classical', 'network not usable (%s): FALLBACK to classical' % why
 
 
 def sidesplitter_home(path=None):

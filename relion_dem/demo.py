@@ -8,25 +8,16 @@ import json
 import os
 import time
 
-import numpy as np
-
-from .core import fsc, mrc, recipes, refine, runinfo, simulate, star
-from .core.enhancers import BACKENDS, EnhancerError, create
+from .core import fsc, mrc, recipes, refine, runinfo, simulate
+from .core.enhancers import unavailable
+from .core.metrics import angles
 
 DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.3, seed=7)
 
 
 def pick_enhancer(requested=None):
     """The requested backend, else the bundled network when its environment is ready, else classical."""
-    if requested:
-        return requested
-    if 'network' in BACKENDS:
-        try:
-            create({'enhancer': 'network'}).check()
-            return 'network'
-        except EnhancerError:
-            pass
-    return 'classical'
+    return requested or ('network' if unavailable('network') is None else 'classical')
 
 
 def truth_scores(dataset, root):
@@ -35,15 +26,8 @@ def truth_scores(dataset, root):
     truth, voxel = mrc.read(os.path.join(dataset, info['truth']))
     final, _ = mrc.read(os.path.join(dataset, root + '_class001.mrc'))
     res = fsc.resolution(fsc.fsc(final, truth), voxel, 0.5)
-    from .core import euler
-    t = star.block(star.read(os.path.join(dataset, info['truth_particles'])), 'particles')
-    r = star.block(star.read(os.path.join(dataset, root + '_data.star')), 'particles')
-    where = {n: i for i, n in enumerate(t.column('_rlnImageName'))}
-    idx = [where[n] for n in r.column('_rlnImageName')]
-    labels = ('_rlnAngleRot', '_rlnAngleTilt', '_rlnAnglePsi')
-    a = euler.matrices(*[np.asarray(t.column(l, float))[idx] for l in labels])
-    b = euler.matrices(*[np.asarray(r.column(l, float)) for l in labels])
-    return res, float(np.median(euler.angular_distance(a, b)))
+    d = angles.compare(os.path.join(dataset, info['truth_particles']), os.path.join(dataset, root + '_data.star'))
+    return res, d['angle_median_deg']
 
 
 def run_pair(dataset, runs, np_procs=3, stream=None):

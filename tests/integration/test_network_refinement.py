@@ -7,23 +7,13 @@ import numpy as np
 import pytest
 
 from relion_dem.core import fsc, mrc, recipes, refine, runinfo, runlog, simulate
-from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
+from relion_dem.core.enhancers import unavailable
 from conftest import needs_relion
 from shared_refinements import MODEL
 
 
-def network_ready():
-    if 'network' not in BACKENDS:
-        return 'the network backend is not installed'
-    try:
-        create({'enhancer': 'network'}).check()
-    except EnhancerError as e:
-        return str(e)
-    return None
-
-
-pytestmark = [needs_relion, pytest.mark.skipif(network_ready() is not None,
-                                               reason='network environment: %s' % network_ready())]
+pytestmark = [needs_relion, pytest.mark.skipif(unavailable('network') is not None,
+                                               reason='network environment: %s' % unavailable('network'))]
 
 
 @pytest.fixture(scope='module')

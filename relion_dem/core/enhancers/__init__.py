@@ -34,6 +34,17 @@ def _load_optional():
 _load_optional()
 
 
+def unavailable(name):
+    """None when backend ``name`` can run here, else the reason (with the fix) why not."""
+    if name not in BACKENDS:
+        return 'enhancer %s is not available in this installation' % name
+    try:
+        create({'enhancer': name}).check()
+    except EnhancerError as e:
+        return str(e)
+    return None
+
+
 def create(cfg):
     """The backend named by ``cfg['enhancer']`` with its ``enhancer_options``."""
     return BACKENDS[cfg['enhancer']](dict(cfg.get('enhancer_options') or {}))
