@@ -11,7 +11,11 @@ from pyworkflow.utils import magentaStr
 from relion_dem import constants as C
 from relion_dem.core import runlog, runinfo
 from relion_dem.protocols import ProtRelionDemRefine
+from relion_dem.tests import FAST_REFINE
 from relion_dem.tests.base import RelionDemTestBase
+
+#: RELION's --auto_local_healpix_order in these tests: the gate opens from this order
+LOCAL_ORDER = FAST_REFINE['localSearchAutoSamplingDeg']
 
 
 class TestRelionDemRefine(RelionDemTestBase):
@@ -30,7 +34,7 @@ class TestRelionDemRefine(RelionDemTestBase):
         self.assertEqual(prot.validate(), [])
         cfg = prot.getRuntimeConfig()
         self.assertEqual((cfg['enhancer'], cfg['gate'], cfg['local_healpix_order']),
-                         ('classical', 'local_searches', 3))
+                         ('classical', 'local_searches', LOCAL_ORDER))
 
         # a denoiser whose environment is missing: the error names the install command
         from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
@@ -76,7 +80,7 @@ class TestRelionDemRefine(RelionDemTestBase):
         self.assertEqual(summary['fallbacks'], 0, summary)
         for r in records:
             if r['regularized']:
-                self.assertGreaterEqual(r['healpix_order'], 3, r)   # gate: local searches
+                self.assertGreaterEqual(r['healpix_order'], LOCAL_ORDER, r)   # gate: local searches
             if r['half'] == 'final':
                 self.assertFalse(r['regularized'], r)
         halves = {(r['iteration'], r['half']) for r in records}
@@ -94,7 +98,7 @@ class TestRelionDemRefine(RelionDemTestBase):
         # continue from the first iteration RELION ran with local searches: the continued
         # run must regularize from its very first call (the gate reads the copied STARs)
         rows = runinfo.per_iteration(root)
-        local = [r['iteration'] for r in rows if (r['healpix_order'] or 0) >= 3]
+        local = [r['iteration'] for r in rows if (r['healpix_order'] or 0) >= LOCAL_ORDER]
         cont_it = local[0] if local and local[0] < rows[-1]['iteration'] else rows[len(rows) // 2]['iteration']
         print(magentaStr('\n==> Continue the regularized refine from iteration %d' % cont_it))
         cont = self.newProtocol(ProtRelionDemRefine, objLabel='DEM refine (continue)',
