@@ -118,6 +118,24 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'bad_input: a bad input to an entry point (must give a clear error)')
 
 
+@pytest.fixture(scope='session', autouse=True)
+def network_servers(tmp_path_factory):
+    """Persistent network servers started by this session's runs live in a private folder
+    and are stopped when the session ends (instead of idling on after it)."""
+    from relion_dem.core.network import service
+    if os.environ.get('RELION_DEM_SERVER_DIR'):
+        yield os.environ['RELION_DEM_SERVER_DIR']
+        return
+    folder = str(tmp_path_factory.mktemp('servers'))
+    os.chmod(folder, 0o700)
+    os.environ['RELION_DEM_SERVER_DIR'] = folder
+    try:
+        yield folder
+    finally:
+        service.stop_servers(folder)
+        del os.environ['RELION_DEM_SERVER_DIR']
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

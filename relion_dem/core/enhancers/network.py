@@ -1,9 +1,11 @@
 """Backends ``network`` (the bundled denoising network) and ``keras`` (a user's Keras model).
 
-Both run :mod:`relion_dem.core.network.worker` with the python of the *network
-environment* (``relion_dem install-network``), never in this process: TensorFlow
-must not load next to Scipion's numpy and scipy. The worker is run by file path with
-``-E -s`` so that a PYTHONPATH set for Scipion cannot leak into that environment.
+Both run the network with the python of the *network environment* (``relion_dem
+install-network``), never in this process: TensorFlow must not load next to Scipion's
+numpy and scipy. By default a persistent server (:mod:`relion_dem.core.network.service`)
+keeps TensorFlow and the model loaded across calls and halves; with ``persistent: false``
+each call runs the one-shot :mod:`relion_dem.core.network.worker`. Both are run by file
+path with ``-E -s`` so that a PYTHONPATH set for Scipion cannot leak into that environment.
 
 Options (``network``):
 
@@ -12,7 +14,9 @@ Options (``network``):
   ``~/.relion_dem/netenv/bin/python`` or ``$RELION_DEM_NETENV/bin/python``);
 - ``batch_size``: cubes per network call; ``threads``: TensorFlow CPU threads (0: default);
 - ``noise_stats``: ``[mean, std]`` of the input's noise (default: measured);
-- ``keep_beyond_nyquist``: keep the input's shells beyond the network grid's Nyquist.
+- ``keep_beyond_nyquist``: keep the input's shells beyond the network grid's Nyquist;
+- ``persistent``: serve calls from one loaded model (default true); ``idle_s``: seconds the
+  server waits for the next call before it exits (default 600).
 
 ``keras`` takes the same options, ``model`` required, plus ``net_voxel_size``, ``cube`` and
 ``overlap`` (read from ``MODEL.json`` beside the model when present; deepEMhancer's
@@ -26,13 +30,14 @@ from .base import Enhancer, EnhancerError
 
 NETWORK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'network')
 WORKER = os.path.join(NETWORK_DIR, 'worker.py')
+SERVICE = os.path.join(NETWORK_DIR, 'service.py')
 SHIPPED_MODEL = os.path.join(NETWORK_DIR, 'weights', 'relion_dem_unet.keras')
 
 
 class NetworkEnhancer(Enhancer):
     name = 'network'
     options = dict(model=None, python=None, batch_size=4, threads=0, noise_stats=None,
-                   keep_beyond_nyquist=True)
+                   keep_beyond_nyquist=True, persistent=True, idle_s=600)
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -47,6 +52,12 @@ class NetworkEnhancer(Enhancer):
                                or not all(isinstance(v, (int, float)) for v in ns) or not ns[1] > 0):
             raise EnhancerError('enhancer %s: noise_stats must be [mean, std] with std > 0, got %r'
                                 % (self.name, ns))
+        if not isinstance(self.opts['persistent'], bool):
+            raise EnhancerError('enhancer %s: persistent must be true or false, got %r'
+                                % (self.name, self.opts['persistent']))
+        idle = self.opts['idle_s']
+        if not isinstance(idle, (int, float)) or isinstance(idle, bool) or not idle > 0:
+            raise EnhancerError('enhancer %s: idle_s must be a number of seconds > 0, got %r' % (self.name, idle))
 
     @property
     def model(self):
@@ -57,7 +68,11 @@ class NetworkEnhancer(Enhancer):
         return os.path.expanduser(self.opts['python'] or install.default_python())
 
     def command(self, input_path, output_path, ctx):
-        argv = [self.python, '-E', '-s', WORKER, '--input', input_path, '--output', output_path,
+        if self.opts['persistent']:
+            head = [self.python, '-E', '-s', SERVICE, '--idle', repr(float(self.opts['idle_s'])), '--']
+        else:
+            head = [self.python, '-E', '-s', WORKER]
+        argv = head + ['--input', input_path, '--output', output_path,
                 '--voxel-size', repr(float(ctx.voxel_size)), '--model', self.model,
                 '--batch-size', str(self.opts['batch_size'])]
         if self.opts['threads']:

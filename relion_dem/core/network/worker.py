@@ -77,23 +77,26 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    a = build_parser().parse_args(argv)
+class WorkerError(RuntimeError):
+    """Bad input or model: the message names the file and the problem."""
+
+
+def denoise(a, predict=None):
+    """Denoise ``a.input`` into ``a.output`` (``a``: parsed worker arguments) and return the
+    one-line report. ``predict``: an already loaded model (the persistent server), else loaded here."""
     t0 = time.time()
     if not os.path.exists(a.model):
-        sys.stderr.write('network worker: model %s does not exist\n' % a.model)
-        return 2
+        raise WorkerError('model %s does not exist' % a.model)
     try:
         data, header_voxel = mrc.read(a.input, cubic=True)
     except mrc.MapError as e:
-        sys.stderr.write('network worker: %s\n' % e)
-        return 2
+        raise WorkerError(str(e))
     voxel = a.voxel_size or header_voxel
     if not voxel or voxel <= 0:
-        sys.stderr.write('network worker: %s has no voxel size; pass --voxel-size\n' % a.input)
-        return 2
+        raise WorkerError('%s has no voxel size; pass --voxel-size' % a.input)
     st = model_settings(a.model, dict(net_voxel_size=a.net_voxel_size, cube=a.cube, overlap=a.overlap))
-    predict = load_predictor(a.model, a.threads)
+    loaded = predict is not None
+    predict = predict or load_predictor(a.model, a.threads)
     t1 = time.time()
     out = inference.enhance(data, voxel, predict, st['net_voxel_size'], cube=int(st['cube']),
                             overlap=int(st['overlap']), batch_size=a.batch_size,
@@ -101,8 +104,18 @@ def main(argv=None):
                             keep_beyond_nyquist=not a.no_keep_beyond_nyquist,
                             multiple=int(st['multiple']), limit_band=a.band_limit)
     mrc.write(a.output, out, voxel)
-    print('network worker: %s (%d^3, %.3g A) -> %s with %s; load %.1f s, inference %.1f s'
-          % (a.input, data.shape[0], voxel, a.output, os.path.basename(a.model), t1 - t0, time.time() - t1))
+    return ('%s (%d^3, %.3g A) -> %s with %s; %s, inference %.1f s'
+            % (a.input, data.shape[0], voxel, a.output, os.path.basename(a.model),
+               'model already loaded' if loaded else 'load %.1f s' % (t1 - t0), time.time() - t1))
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
+    try:
+        print('network worker: %s' % denoise(a))
+    except WorkerError as e:
+        sys.stderr.write('network worker: %s\n' % e)
+        return 2
     return 0
 
 

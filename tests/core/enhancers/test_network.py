@@ -8,7 +8,7 @@ import pytest
 
 from relion_dem.core import fourier, fsc, mrc, runtime
 from relion_dem.core.enhancers import BACKENDS, CallContext, EnhancerError, create
-from relion_dem.core.enhancers.network import SHIPPED_MODEL, WORKER, KerasEnhancer, NetworkEnhancer
+from relion_dem.core.enhancers.network import SERVICE, SHIPPED_MODEL, WORKER, KerasEnhancer, NetworkEnhancer
 from relion_dem.core.network import install, simdata
 
 CTX = CallContext('/run/x.star', 7, 2, 2.0, 8.0, [1.0, 0.8])
@@ -23,18 +23,20 @@ def test_registered():
     assert BACKENDS['network'] is NetworkEnhancer and BACKENDS['keras'] is KerasEnhancer
 
 
-def test_default_command_runs_worker_by_path_isolated(monkeypatch):
+def test_default_command_calls_the_persistent_server_by_path_isolated(monkeypatch):
     monkeypatch.setenv('RELION_DEM_NETWORK_PYTHON', '/envs/net/bin/python')
     argv = create(dict(enhancer='network')).command('/w/in.mrc', '/w/out.mrc', CTX)
-    assert argv == ['/envs/net/bin/python', '-E', '-s', WORKER, '--input', '/w/in.mrc', '--output', '/w/out.mrc',
+    assert argv == ['/envs/net/bin/python', '-E', '-s', SERVICE, '--idle', '600.0', '--',
+                    '--input', '/w/in.mrc', '--output', '/w/out.mrc',
                     '--voxel-size', '2.0', '--model', SHIPPED_MODEL, '--batch-size', '4']
-    assert os.path.exists(WORKER)
+    assert os.path.exists(SERVICE) and os.path.exists(WORKER)
 
 
 def test_every_option(tmp_path):
     argv = create(dict(enhancer='network', enhancer_options=dict(
         model=str(tmp_path / 'm.keras'), python='/p/python', batch_size=2, threads=2,
-        noise_stats=[0.5, 0.25], keep_beyond_nyquist=False))).command('/w/in.mrc', '/w/out.mrc', CTX)
+        noise_stats=[0.5, 0.25], keep_beyond_nyquist=False, persistent=False,
+        idle_s=30))).command('/w/in.mrc', '/w/out.mrc', CTX)
     assert argv == ['/p/python', '-E', '-s', WORKER, '--input', '/w/in.mrc', '--output', '/w/out.mrc',
                     '--voxel-size', '2.0', '--model', str(tmp_path / 'm.keras'), '--batch-size', '2',
                     '--threads', '2', '--noise-stats', '0.5', '0.25', '--no-keep-beyond-nyquist']
@@ -55,6 +57,8 @@ def test_keras_backend_command():
     ('network', dict(threads=-1), 'threads'),
     ('network', dict(noise_stats=[1, -1]), 'noise_stats'),
     ('network', dict(gpu=0), 'unknown option'),
+    ('network', dict(persistent='yes'), 'persistent'),
+    ('network', dict(idle_s=0), 'idle_s'),
     ('keras', dict(model='m.keras', cube=-4), 'cube'),
 ])
 def test_bad_options(backend, options, message):
