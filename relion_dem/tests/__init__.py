@@ -25,6 +25,7 @@ FAST_REFINE = dict(
     doGpu=False,
     numberOfMpi=3,
     numberOfThreads=1,
+    extraParams='--random_seed 1',   # RELION's default seed is the clock: same run every session
 )
 
 
