@@ -252,11 +252,27 @@ def start_server(p, model, threads, idle_s, timeout=START_TIMEOUT_S):
         time.sleep(0.1)
 
 
+PATH_OPTIONS = ('--input', '--output', '--model')
+
+
+def absolute_paths(worker_args):
+    """The worker arguments with file paths made absolute: the server runs in another folder."""
+    out = list(worker_args)
+    for i, arg in enumerate(out[:-1]):
+        if arg in PATH_OPTIONS:
+            out[i + 1] = os.path.abspath(out[i + 1])
+    for i, arg in enumerate(out):
+        name, eq, value = arg.partition('=')
+        if eq and name in PATH_OPTIONS:
+            out[i] = name + '=' + os.path.abspath(value)
+    return out
+
+
 class Client:
     """One call: find (or start) the server, hand it the worker arguments, return its answer."""
 
     def __init__(self, worker_args, idle_s=DEFAULT_IDLE_S, directory=None):
-        self.worker_args = list(worker_args)
+        self.worker_args = absolute_paths(worker_args)
         known = argparse.ArgumentParser(add_help=False)
         known.add_argument('--model')
         known.add_argument('--threads', type=int, default=0)

@@ -91,6 +91,15 @@ def test_key_follows_model_version_and_threads(tmp_path):
     assert k1 != service.server_key(str(m), 0, '/p/python')
 
 
+def test_relative_paths_reach_the_server_absolute(tmp_path, monkeypatch):
+    """The server runs in the folder of whichever call started it, so paths travel absolute."""
+    monkeypatch.chdir(tmp_path)
+    args = service.absolute_paths(['--input', 'in.mrc', '--output=sub/out.mrc', '--model', '/m.keras',
+                                   '--voxel-size', '2.0'])
+    assert args == ['--input', str(tmp_path / 'in.mrc'), '--output=' + str(tmp_path / 'sub' / 'out.mrc'),
+                    '--model', '/m.keras', '--voxel-size', '2.0']
+
+
 def test_no_worker_arguments():
     assert service.main(['--idle', '1']) == 2
 
@@ -119,6 +128,19 @@ def test_one_server_serves_both_halves_and_later_calls(maps, server_dir):
     a, _ = mrc.read(str(server_dir / 'out1.mrc'))
     b, _ = mrc.read(str(server_dir / 'oneshot.mrc'))
     np.testing.assert_allclose(a, b, atol=1e-4 * float(np.abs(b).max()))
+
+
+@needs_netenv
+@needs_model
+def test_relative_paths_from_two_folders(maps, server_dir, tmp_path):
+    for name in ('a', 'b'):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / 'in.mrc').write_bytes((maps / 'half1.mrc').read_bytes())
+        argv = client_argv(server_dir, 'in.mrc', 'out.mrc')
+        r = subprocess.run(argv, cwd=str(folder), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert (folder / 'out.mrc').exists()
 
 
 @needs_netenv
