@@ -15,12 +15,15 @@ Options (``network``):
 - ``batch_size``: cubes per network call; ``threads``: TensorFlow CPU threads (0: default);
 - ``noise_stats``: ``[mean, std]`` of the input's noise (default: measured);
 - ``keep_beyond_nyquist``: keep the input's shells beyond the network grid's Nyquist;
+- ``whole_up_to``: maps whose padded box at the network's voxel size is at most this many
+  voxels are predicted whole, larger ones by overlapping cubes (default: the worker's, 192;
+  0: always cubes; lower it where memory is short: 192 takes about 3 GB);
 - ``persistent``: serve calls from one loaded model (default true); ``idle_s``: seconds the
   server waits for the next call before it exits (default 600).
 
-``keras`` takes the same options, ``model`` required, plus ``net_voxel_size``, ``cube`` and
-``overlap`` (read from ``MODEL.json`` beside the model when present; deepEMhancer's
-1 Å, 64, 16 otherwise).
+``keras`` takes the same options (``whole_up_to`` 0 by default), ``model`` required, plus
+``net_voxel_size``, ``cube`` and ``overlap`` (read from ``MODEL.json`` beside the model when
+present; deepEMhancer's 1 Å, 64, 16 otherwise).
 """
 import os
 
@@ -37,7 +40,7 @@ SHIPPED_MODEL = os.path.join(NETWORK_DIR, 'weights', 'relion_dem_unet.keras')
 class NetworkEnhancer(Enhancer):
     name = 'network'
     options = dict(model=None, python=None, batch_size=4, threads=0, noise_stats=None,
-                   keep_beyond_nyquist=True, persistent=True, idle_s=600)
+                   keep_beyond_nyquist=True, whole_up_to=None, persistent=True, idle_s=600)
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -52,6 +55,9 @@ class NetworkEnhancer(Enhancer):
                                or not all(isinstance(v, (int, float)) for v in ns) or not ns[1] > 0):
             raise EnhancerError('enhancer %s: noise_stats must be [mean, std] with std > 0, got %r'
                                 % (self.name, ns))
+        w = self.opts['whole_up_to']
+        if w is not None and (not isinstance(w, int) or isinstance(w, bool) or w < 0):
+            raise EnhancerError('enhancer %s: whole_up_to must be an integer >= 0, got %r' % (self.name, w))
         if not isinstance(self.opts['persistent'], bool):
             raise EnhancerError('enhancer %s: persistent must be true or false, got %r'
                                 % (self.name, self.opts['persistent']))
@@ -81,6 +87,8 @@ class NetworkEnhancer(Enhancer):
             argv += ['--noise-stats'] + [repr(float(v)) for v in self.opts['noise_stats']]
         if not self.opts['keep_beyond_nyquist']:
             argv.append('--no-keep-beyond-nyquist')
+        if self.opts['whole_up_to'] is not None:
+            argv += ['--whole-up-to', str(self.opts['whole_up_to'])]
         return argv + self._extra()
 
     def _extra(self):
@@ -105,7 +113,8 @@ class NetworkEnhancer(Enhancer):
 class KerasEnhancer(NetworkEnhancer):
     """A user-provided Keras model file, applied like the bundled network."""
     name = 'keras'
-    options = dict(NetworkEnhancer.options, net_voxel_size=None, cube=None, overlap=None)
+    #: a user's model may take fixed-size cubes only: always cubes unless told otherwise
+    options = dict(NetworkEnhancer.options, net_voxel_size=None, cube=None, overlap=None, whole_up_to=0)
 
     def __init__(self, options=None):
         super().__init__(options)

@@ -25,6 +25,8 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights'
 DEFAULT_MODEL = os.path.join(WEIGHTS_DIR, 'relion_dem_unet.keras')
 #: used when a model has no JSON beside it and the command line says nothing
 FALLBACK_SETTINGS = dict(net_voxel_size=1.0, cube=64, overlap=16, multiple=8)
+#: maps up to this padded box (voxels) are predicted whole (192: about 3 GB of memory on CPU)
+WHOLE_UP_TO = 192
 
 
 def model_settings(model_path, overrides=None):
@@ -66,6 +68,9 @@ def build_parser():
     p.add_argument('--net-voxel-size', type=float, help='voxel size the network was trained at (Å)')
     p.add_argument('--cube', type=int, help='cube edge fed to the network (voxels)')
     p.add_argument('--overlap', type=int, help='overlap of neighbouring cubes (voxels)')
+    p.add_argument('--whole-up-to', type=int, default=WHOLE_UP_TO,
+                   help='predict the map whole, without cubes, when its padded box at the network\'s voxel '
+                        'size is at most this many voxels (default %(default)s; 0: always cubes)')
     p.add_argument('--batch-size', type=int, default=4, help='cubes per network call')
     p.add_argument('--threads', type=int, default=0, help='TensorFlow CPU threads (0: its default)')
     p.add_argument('--noise-stats', type=float, nargs=2, metavar=('MEAN', 'STD'),
@@ -102,7 +107,8 @@ def denoise(a, predict=None):
                             overlap=int(st['overlap']), batch_size=a.batch_size,
                             stats=tuple(a.noise_stats) if a.noise_stats else None,
                             keep_beyond_nyquist=not a.no_keep_beyond_nyquist,
-                            multiple=int(st['multiple']), limit_band=a.band_limit)
+                            multiple=int(st['multiple']), limit_band=a.band_limit,
+                            whole_up_to=max(0, a.whole_up_to))
     mrc.write(a.output, out, voxel)
     return ('%s (%d^3, %.3g A) -> %s with %s; %s, inference %.1f s'
             % (a.input, data.shape[0], voxel, a.output, os.path.basename(a.model),

@@ -35,11 +35,12 @@ def test_default_command_calls_the_persistent_server_by_path_isolated(monkeypatc
 def test_every_option(tmp_path):
     argv = create(dict(enhancer='network', enhancer_options=dict(
         model=str(tmp_path / 'm.keras'), python='/p/python', batch_size=2, threads=2,
-        noise_stats=[0.5, 0.25], keep_beyond_nyquist=False, persistent=False,
+        noise_stats=[0.5, 0.25], keep_beyond_nyquist=False, whole_up_to=96, persistent=False,
         idle_s=30))).command('/w/in.mrc', '/w/out.mrc', CTX)
     assert argv == ['/p/python', '-E', '-s', WORKER, '--input', '/w/in.mrc', '--output', '/w/out.mrc',
                     '--voxel-size', '2.0', '--model', str(tmp_path / 'm.keras'), '--batch-size', '2',
-                    '--threads', '2', '--noise-stats', '0.5', '0.25', '--no-keep-beyond-nyquist']
+                    '--threads', '2', '--noise-stats', '0.5', '0.25', '--no-keep-beyond-nyquist',
+                    '--whole-up-to', '96']
 
 
 def test_keras_backend_command():
@@ -59,6 +60,7 @@ def test_keras_backend_command():
     ('network', dict(gpu=0), 'unknown option'),
     ('network', dict(persistent='yes'), 'persistent'),
     ('network', dict(idle_s=0), 'idle_s'),
+    ('network', dict(whole_up_to=-1), 'whole_up_to'),
     ('keras', dict(model='m.keras', cube=-4), 'cube'),
 ])
 def test_bad_options(backend, options, message):

@@ -77,6 +77,26 @@ def test_cube_count_of_a_128_box():
     assert sum(calls) == 27 and max(calls) == 4  # padded 160: cubes at 0, 48, 96 per axis
 
 
+def test_map_within_whole_up_to_is_predicted_in_one_call():
+    """Padded 160 <= whole_up_to: one network call on the padded map (a multiple of 8), same
+    result as cubes for a local operator, without the cubes' overlaps computed twice."""
+    shapes = []
+    x = np.random.default_rng(2).standard_normal((128,) * 3).astype(np.float32)
+
+    def local(batch):
+        shapes.append(batch.shape)
+        return np.stack([ndimage.uniform_filter(b[..., 0], 3, mode='reflect') for b in batch])[..., None]
+
+    y = inference.predict_tiled(x, local, cube=64, overlap=16, whole_up_to=160)
+    assert shapes == [(1, 160, 160, 160, 1)]
+    tiled = inference.predict_tiled(x, local, cube=64, overlap=16, whole_up_to=0)
+    assert len(shapes) == 1 + 7  # 27 cubes in batches of 4
+    np.testing.assert_allclose(y, tiled, atol=1e-5)
+    shapes.clear()
+    inference.predict_tiled(x, local, cube=64, overlap=16, whole_up_to=159)   # too big: cubes
+    assert len(shapes) == 7 and shapes[0][1:4] == (64, 64, 64)
+
+
 def test_window_is_zero_at_cube_border_and_one_inside():
     w = inference.window(64, 16)
     assert w[0, 32, 32] == 0 and w[3, 32, 32] == 0 and w[4, 32, 32] > 0
