@@ -19,9 +19,10 @@ Writes ``benchmarks/results/network-validation.md`` and ``.json``. Only structur
    low-passed to the output's bandwidth (the null). (b) Signal low-passed at X = 8,
    12 Å plus noise: correlation of output and truth *beyond X* (both high-passed at X),
    against the ±3σ band of chance correlation (3/sqrt(Fourier coefficients beyond X)).
-3. **Timing** on this machine's CPU: 64³ and 128³ maps, network-only (model loaded) and
-   worker end-to-end (subprocess, as the runtime runs it: start, TensorFlow import,
-   model load, inference, write).
+3. **Timing** on this machine's CPU: 64³ and 128³ maps; the network alone (model loaded;
+   whole map as the worker runs it, and 64³ cubes only), the one-shot worker end-to-end
+   (python start, TensorFlow import, model load, inference, write) and a call to a running
+   persistent server (what each regularized call after a refinement's first costs).
 """
 import argparse
 import json
@@ -171,27 +172,44 @@ def lowpass_test(structures, enhance, rng, log):
 
 
 def timing(model_path, predict, settings, rng, log, threads=2, repeats=2):
+    from relion_dem.core.network import service
     rows = []
     tmp = tempfile.mkdtemp(prefix='relion_dem_bench_')
-    for box, vox in ((64, 1.5), (128, 1.5), (64, 2.0), (128, 2.0)):
-        data = rng.standard_normal((box,) * 3).astype(np.float32)
-        best = []
-        for _ in range(repeats):
+    servers = os.path.join(tmp, 'servers')
+    os.makedirs(servers, mode=0o700)
+    try:
+        for box, vox in ((64, 1.5), (128, 1.5), (64, 2.0), (128, 2.0)):
+            data = rng.standard_normal((box,) * 3).astype(np.float32)
+            best = {}
+            for name, whole in (('tiled', 0), ('whole', worker.WHOLE_UP_TO)):
+                best[name] = []
+                for _ in range(repeats):
+                    t = time.time()
+                    inference.enhance(data, vox, predict, settings['net_voxel_size'], cube=int(settings['cube']),
+                                      overlap=int(settings['overlap']), multiple=int(settings['multiple']),
+                                      whole_up_to=whole)
+                    best[name].append(time.time() - t)
+            inp, out = os.path.join(tmp, 'in%d.mrc' % box), os.path.join(tmp, 'out%d.mrc' % box)
+            mrc.write(inp, data, vox)
+            args = ['--input', inp, '--output', out, '--model', model_path, '--threads', str(threads)]
             t = time.time()
-            inference.enhance(data, vox, predict, settings['net_voxel_size'], cube=int(settings['cube']),
-                              overlap=int(settings['overlap']), multiple=int(settings['multiple']))
-            best.append(time.time() - t)
-        inp, out = os.path.join(tmp, 'in%d.mrc' % box), os.path.join(tmp, 'out%d.mrc' % box)
-        mrc.write(inp, data, vox)
-        t = time.time()
-        subprocess.run([sys.executable, '-E', '-s', worker.__file__, '--input', inp, '--output', out,
-                        '--model', model_path, '--threads', str(threads)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        row = dict(box=box, voxel_size=vox, net_box=inference.resampled_box(box, vox, settings['net_voxel_size']),
-                   network_s=round(min(best), 2), worker_s=round(time.time() - t, 2))
-        rows.append(row)
-        log('timing %(box)d^3 at %(voxel_size)g A (network grid %(net_box)d^3): network %(network_s)s s, '
-            'worker end-to-end %(worker_s)s s' % row)
+            subprocess.run([sys.executable, '-E', '-s', worker.__file__] + args, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            worker_s = time.time() - t
+            client = [sys.executable, '-E', '-s', service.__file__, '--dir', servers, '--']
+            subprocess.run(client + args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            t = time.time()     # a call to the running server, as every call after a refinement's first
+            subprocess.run(client + args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            row = dict(box=box, voxel_size=vox,
+                       net_box=inference.resampled_box(box, vox, settings['net_voxel_size']),
+                       network_tiled_s=round(min(best['tiled']), 2), network_s=round(min(best['whole']), 2),
+                       worker_s=round(worker_s, 2), server_call_s=round(time.time() - t, 2))
+            rows.append(row)
+            log('timing %(box)d^3 at %(voxel_size)g A (network grid %(net_box)d^3): network %(network_s)s s '
+                '(cubes only: %(network_tiled_s)s s), one-shot worker %(worker_s)s s, call to the running '
+                'server %(server_call_s)s s' % row)
+    finally:
+        service.stop_servers(servers)
     return rows
 
 
@@ -206,6 +224,9 @@ def summarize(den):
                                      'cc_guarded')},
                         improved_fsc05=sum(r['fsc05_output'] < r['fsc05_input'] for r in sel)))
     return out
+
+
+WHOLE_UP_TO_DOC = worker.WHOLE_UP_TO
 
 
 def write_markdown(path, result):
@@ -267,11 +288,19 @@ def write_markdown(path, result):
             np.mean([r['chance_3sigma'] for r in sel]), np.mean([r['cc_below_input'] for r in sel]),
             np.mean([r['cc_below_output'] for r in sel])))
     lines += ['', '## 3. Inference time (CPU, %s threads)' % result['threads'], '',
-              'network: `inference.enhance` with the model loaded (best of 2); worker: the whole subprocess '
-              'the runtime runs (python start, TensorFlow import, model load, inference, MRC write).', '',
-              '| box | voxel (Å) | network grid | network (s) | worker end-to-end (s) |', '|---|---|---|---|---|']
+              'network: `inference.enhance` with the model loaded (best of 2), as the worker runs it (maps '
+              'whose padded grid is at most %d voxels predicted whole) and with 64³ cubes only; one-shot '
+              'worker: the whole subprocess (python start, TensorFlow import, model load, inference, MRC '
+              'write); server call: what the runtime waits for on every call after a refinement\'s first '
+              '(client start, inference in the running server, MRC write).' % WHOLE_UP_TO_DOC, '',
+              '| box | voxel (Å) | network grid | network (s) | network, cubes only (s) | one-shot worker (s) '
+              '| call to the running server (s) |', '|---|---|---|---|---|---|---|']
     for r in result['timing']:
-        lines.append('| %(box)d³ | %(voxel_size)g | %(net_box)d³ | %(network_s).2f | %(worker_s).2f |' % r)
+        if 'server_call_s' in r:
+            lines.append('| %(box)d³ | %(voxel_size)g | %(net_box)d³ | %(network_s).2f | %(network_tiled_s).2f '
+                         '| %(worker_s).2f | %(server_call_s).2f |' % r)
+        else:   # a result file written before the server and whole-map prediction existed
+            lines.append('| %(box)d³ | %(voxel_size)g | %(net_box)d³ | | %(network_s).2f | %(worker_s).2f | |' % r)
     lines += ['', 'Machine load during the run (1-min load average at start/end): %s.' % result['load'], '']
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
@@ -293,9 +322,10 @@ def main(argv=None):
     settings = worker.model_settings(a.model)
     predict = worker.load_predictor(a.model, a.threads)
 
-    def enhance(x):
+    def enhance(x):   # as the worker does it (maps up to worker.WHOLE_UP_TO predicted whole)
         return inference.enhance(x, VOXEL, predict, settings['net_voxel_size'], cube=int(settings['cube']),
-                                 overlap=int(settings['overlap']), multiple=int(settings['multiple']))
+                                 overlap=int(settings['overlap']), multiple=int(settings['multiple']),
+                                 whole_up_to=worker.WHOLE_UP_TO)
 
     rng = np.random.default_rng(a.seed)
     held = split.holdout_structures()
