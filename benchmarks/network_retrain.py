@@ -42,6 +42,26 @@ def train_argv(meta, out, extra):
     return argv + list(extra)
 
 
+WEIGHTS_DIFF = """
+import sys, numpy as np, keras
+a, b = (keras.saving.load_model(p, compile=False).get_weights() for p in sys.argv[1:3])
+same_shapes = len(a) == len(b) and all(x.shape == y.shape for x, y in zip(a, b))
+diff = max(float(np.abs(x - y).max()) for x, y in zip(a, b)) if same_shapes else float('nan')
+scale = max(float(np.abs(x).max()) for x in a)
+print(diff / scale, sum(x.size for x in a))
+"""
+
+
+def weights_difference(shipped, retrained):
+    """(largest |weight difference| / largest |weight|, number of weights), in the network environment."""
+    r = subprocess.run([install.default_python(), '-c', WEIGHTS_DIFF, shipped, retrained], capture_output=True,
+                       text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+    if r.returncode:
+        return None, None
+    rel, n = r.stdout.split()[-2:]
+    return float(rel), int(n)
+
+
 def compare(shipped, retrained):
     rows, ok = [], True
     for cond in sorted((k for k in shipped if isinstance(shipped[k], dict)), key=float):
@@ -75,6 +95,9 @@ def write(result):
                      % (r['condition_A'], r['fsc05_input'], r['shipped_fsc05'], r['retrained_fsc05'], r['delta_A'],
                         r['tolerance_A'], r['shipped_rel_mse'], r['retrained_rel_mse'], 100 * r['rel_mse_change'],
                         'yes' if r['within_noise'] else '**no**'))
+    if result.get('weights_max_rel_difference') is not None:
+        lines += ['', 'Weights: largest |retrained − shipped| over the %d weights = %.2g of the largest '
+                  'weight.' % (result['n_weights'], result['weights_max_rel_difference'])]
     lines += ['', '**Reproduced within noise: %s.**' % ('yes' if result['reproduced'] else 'no'), '',
               'Tolerance: |Δ| ≤ max(%.1f Å, %d %%) per condition (the step-to-step scatter of one run\'s '
               'validation near the end of training, model card) and relative MSE within %d %%.'
@@ -105,7 +128,8 @@ def main(argv=None):
     with open(out_json) as f:
         new = json.load(f)
     rows, ok = compare(meta['validation'], new['validation'])
-    result = dict(date=time.strftime('%Y-%m-%d'), command=argv_train, steps=new['training']['steps'],
+    rel, n_weights = weights_difference(DEFAULT_MODEL, os.path.join(a.work, meta['name'] + '.keras'))
+    result = dict(weights_max_rel_difference=rel, n_weights=n_weights, date=time.strftime('%Y-%m-%d'), command=argv_train, steps=new['training']['steps'],
                   training_s=new['seconds']['training'], tensorflow=new['versions']['tensorflow'],
                   shipped_validation=meta['validation'], retrained_validation=new['validation'],
                   rows=rows, reproduced=ok)
