@@ -72,6 +72,20 @@ def local_search_order(root, iteration):
     return star.first_value(path, '_rlnAutoLocalSearchesHealpixOrder', int) if path else None
 
 
+def solvent_mask_radius(root, iteration, voxel_size):
+    """Radius (Å) of the spherical solvent mask RELION applies to the references, soft edge
+    included (``_rlnParticleDiameter`` / 2 + ``_rlnWidthMaskEdge`` pixels), from the run's
+    optimiser STAR; None when it does not flatten the solvent or the STAR says nothing."""
+    path = latest_before(root, iteration + 1, '_optimiser.star')
+    if not path or not star.first_value(path, '_rlnDoSolventFlattening', int):
+        return None
+    diameter = star.first_value(path, '_rlnParticleDiameter', float)
+    if not diameter or diameter <= 0:
+        return None
+    edge = star.first_value(path, '_rlnWidthMaskEdge', float) or 0.0
+    return diameter / 2.0 + edge * float(voxel_size)
+
+
 def decide(cfg, call):
     """A :class:`Decision` for ``call`` under configuration ``cfg``."""
     hp = healpix_order(call.root, call.iteration)

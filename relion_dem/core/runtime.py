@@ -282,7 +282,8 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     inp = os.path.join(workdir, 'input.mrc')
     out = os.path.join(workdir, 'enhanced.mrc')
     ctx = CallContext(os.path.abspath(star_path), call.iteration, call.half, voxel,
-                      record.get('resolution_A'), list(fsc))
+                      record.get('resolution_A'), list(fsc),
+                      gate.solvent_mask_radius(call.root, call.iteration, voxel))
     argv = enhancer.command(inp, out, ctx)
     if argv is None:
         return plain

@@ -70,3 +70,17 @@ def test_iteration_above_99_uses_the_latest_sampling(run_dir):
 def test_no_sampling_star_keeps_gate_closed(run_dir):
     d = gate.decide(cfg(), gate.Call('Refine/run', 1, 1, 1))
     assert not d.regularize and 'no sampling STAR' in d.reason
+
+
+def test_solvent_mask_radius_from_real_optimiser_star(run_dir):
+    """RELION 3.1's optimiser STAR: particle diameter 130 Å, soft edge 5 px, solvent flattened."""
+    call = gate.parse_call(make_run(run_dir, iteration=7))
+    assert gate.solvent_mask_radius(call.root, call.iteration, 3.0) == pytest.approx(65.0 + 15.0)
+    # without solvent flattening RELION keeps the whole box: no radius
+    path = gate.latest_before(call.root, call.iteration + 1, '_optimiser.star')
+    with open(path) as f:
+        text = f.read()
+    with open(path, 'w') as f:
+        f.write(text.replace('_rlnDoSolventFlattening                                          1',
+                             '_rlnDoSolventFlattening                                          0'))
+    assert gate.solvent_mask_radius(call.root, call.iteration, 3.0) is None

@@ -7,9 +7,12 @@ class EnhancerError(RuntimeError):
 
 
 CallContext = collections.namedtuple(
-    'CallContext', 'star iteration half voxel_size resolution fsc')
+    'CallContext', 'star iteration half voxel_size resolution fsc support_radius')
+CallContext.__new__.__defaults__ = (None,)
 CallContext.__doc__ = """What a backend may use: the call's STAR, iteration, half (None: final),
-voxel size (Å), current resolution (Å) and gold-standard FSC per shell."""
+voxel size (Å), current resolution (Å), gold-standard FSC per shell, and the radius (Å) of
+RELION's solvent mask, soft edge included (None when RELION does not flatten the solvent):
+RELION zeroes the reference beyond it, so nothing there needs denoising."""
 
 
 class Enhancer:

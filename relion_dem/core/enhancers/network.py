@@ -18,6 +18,9 @@ Options (``network``):
 - ``whole_up_to``: maps whose padded box at the network's voxel size is at most this many
   voxels are predicted whole, larger ones by overlapping cubes (default: the worker's, 192;
   0: always cubes; lower it where memory is short: 192 takes about 3 GB);
+- ``solvent_mask``: where RELION flattens the solvent (its optimiser STAR says so), denoise only
+  inside its spherical solvent mask, soft edge included, since RELION zeroes the reference
+  beyond it (default true; false: the whole box, as deepEMhancer does);
 - ``persistent``: serve calls from one loaded model (default true); ``idle_s``: seconds the
   server waits for the next call before it exits (default 600).
 
@@ -40,7 +43,7 @@ SHIPPED_MODEL = os.path.join(NETWORK_DIR, 'weights', 'relion_dem_unet.keras')
 class NetworkEnhancer(Enhancer):
     name = 'network'
     options = dict(model=None, python=None, batch_size=4, threads=0, noise_stats=None,
-                   keep_beyond_nyquist=True, whole_up_to=None, persistent=True, idle_s=600)
+                   keep_beyond_nyquist=True, whole_up_to=None, solvent_mask=True, persistent=True, idle_s=600)
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -58,9 +61,9 @@ class NetworkEnhancer(Enhancer):
         w = self.opts['whole_up_to']
         if w is not None and (not isinstance(w, int) or isinstance(w, bool) or w < 0):
             raise EnhancerError('enhancer %s: whole_up_to must be an integer >= 0, got %r' % (self.name, w))
-        if not isinstance(self.opts['persistent'], bool):
-            raise EnhancerError('enhancer %s: persistent must be true or false, got %r'
-                                % (self.name, self.opts['persistent']))
+        for key in ('persistent', 'solvent_mask'):
+            if not isinstance(self.opts[key], bool):
+                raise EnhancerError('enhancer %s: %s must be true or false, got %r' % (self.name, key, self.opts[key]))
         idle = self.opts['idle_s']
         if not isinstance(idle, (int, float)) or isinstance(idle, bool) or not idle > 0:
             raise EnhancerError('enhancer %s: idle_s must be a number of seconds > 0, got %r' % (self.name, idle))
@@ -89,6 +92,8 @@ class NetworkEnhancer(Enhancer):
             argv.append('--no-keep-beyond-nyquist')
         if self.opts['whole_up_to'] is not None:
             argv += ['--whole-up-to', str(self.opts['whole_up_to'])]
+        if self.opts['solvent_mask'] and getattr(ctx, 'support_radius', None):
+            argv += ['--support-radius', repr(round(float(ctx.support_radius), 3))]
         return argv + self._extra()
 
     def _extra(self):

@@ -159,9 +159,43 @@ def band_limit(output, source, sigmas=3.0, edge=2.0):
     return fourier.apply_shell_weights(output, w), shell
 
 
+#: voxels (network grid) kept around the solvent mask when cropping, for the network's context
+SUPPORT_MARGIN = 8
+
+
+def support_mask(n, radius, edge):
+    """Centred sphere of ``radius`` voxels, raised-cosine fall to 0 over ``edge`` voxels beyond."""
+    c = np.arange(n) - n // 2
+    r = np.sqrt(c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2)
+    t = np.clip((r - radius) / max(edge, 1e-6), 0.0, 1.0)
+    return (0.5 + 0.5 * np.cos(np.pi * t)).astype(np.float32)
+
+
+def predict_support(x, predict, radius, margin=SUPPORT_MARGIN, multiple=8, **tiling):
+    """Prediction of a (normalized) map only inside a centred sphere of ``radius`` voxels.
+
+    The cube around the sphere plus ``margin`` is predicted (whole or in cubes, as
+    :func:`predict_tiled`); beyond the sphere the output falls smoothly to 0 (the normalized
+    solvent) over ``margin`` voxels. For refinement: RELION zeroes the reference beyond its
+    solvent mask, so denoising the corners of the box is work thrown away."""
+    n = x.shape[0]
+    size = int(np.ceil((2 * radius + 2 * margin) / float(multiple)) * multiple)
+    if size >= n:
+        return predict_tiled(x, predict, multiple=multiple, **tiling) * support_mask(n, radius, margin)
+    start = n // 2 - size // 2
+    inner = (slice(start, start + size),) * 3
+    y = np.zeros_like(x)
+    y[inner] = predict_tiled(np.ascontiguousarray(x[inner]), predict, multiple=multiple, **tiling)
+    return y * support_mask(n, radius, margin)
+
+
 def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batch_size=4,
-            stats=None, keep_beyond_nyquist=True, multiple=8, limit_band=False, info=None, whole_up_to=0):
-    """The network's map of ``data`` (any cubic box, any voxel size), in the input's units and box."""
+            stats=None, keep_beyond_nyquist=True, multiple=8, limit_band=False, info=None, whole_up_to=0,
+            support_radius_A=None):
+    """The network's map of ``data`` (any cubic box, any voxel size), in the input's units and box.
+
+    ``support_radius_A``: denoise only inside this centred sphere (RELION's solvent mask), the
+    normalized solvent (0) beyond it."""
     data = np.asarray(data, dtype=np.float32)
     if data.ndim != 3 or len(set(data.shape)) != 1:
         raise InferenceError('expected a cubic 3D map, got shape %s' % (data.shape,))
@@ -171,8 +205,11 @@ def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batc
     x, stats = normalize(data, stats)
     m = resampled_box(n, voxel_size, net_voxel_size)
     xr = fourier.pad_or_resample(x, m).astype(np.float32) if m != n else x
-    y = predict_tiled(xr, predict, cube=cube, overlap=overlap, batch_size=batch_size, multiple=multiple,
-                      whole_up_to=whole_up_to)
+    tiling = dict(cube=cube, overlap=overlap, batch_size=batch_size, multiple=multiple, whole_up_to=whole_up_to)
+    if support_radius_A:
+        y = predict_support(xr, predict, float(support_radius_A) / float(net_voxel_size), **tiling)
+    else:
+        y = predict_tiled(xr, predict, **tiling)
     yb = fourier.pad_or_resample(y, n).astype(np.float32) if m != n else y
     out = restore(yb, stats)
     shell = n // 2 + 1

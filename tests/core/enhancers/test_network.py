@@ -43,6 +43,16 @@ def test_every_option(tmp_path):
                     '--whole-up-to', '96']
 
 
+def test_solvent_mask_radius_reaches_the_worker():
+    ctx = CTX._replace(support_radius=80.0)
+    argv = create(dict(enhancer='network')).command('/w/in.mrc', '/w/out.mrc', ctx)
+    assert argv[-2:] == ['--support-radius', '80.0']
+    argv = create(dict(enhancer='network', enhancer_options=dict(solvent_mask=False))).command(
+        '/w/in.mrc', '/w/out.mrc', ctx)
+    assert '--support-radius' not in argv
+    assert '--support-radius' not in create(dict(enhancer='network')).command('/w/in.mrc', '/w/out.mrc', CTX)
+
+
 def test_keras_backend_command():
     e = create(dict(enhancer='keras', enhancer_options=dict(model='/m/user.h5', python='/p/python',
                                                               net_voxel_size=1.0, cube=48, overlap=12)))
@@ -61,6 +71,7 @@ def test_keras_backend_command():
     ('network', dict(persistent='yes'), 'persistent'),
     ('network', dict(idle_s=0), 'idle_s'),
     ('network', dict(whole_up_to=-1), 'whole_up_to'),
+    ('network', dict(solvent_mask=1), 'solvent_mask'),
     ('keras', dict(model='m.keras', cube=-4), 'cube'),
 ])
 def test_bad_options(backend, options, message):

@@ -97,6 +97,44 @@ def test_map_within_whole_up_to_is_predicted_in_one_call():
     assert len(shapes) == 7 and shapes[0][1:4] == (64, 64, 64)
 
 
+def test_support_prediction_crops_to_the_solvent_mask():
+    """Only the cube around the mask is predicted; inside the mask the result is the whole
+    map's, beyond mask + margin it is the normalized solvent (0)."""
+    shapes = []
+    x = np.random.default_rng(3).standard_normal((100,) * 3).astype(np.float32)
+
+    def local(batch):
+        shapes.append(batch.shape)
+        return np.stack([ndimage.uniform_filter(b[..., 0], 3, mode='reflect') for b in batch])[..., None]
+
+    y = inference.predict_support(x, local, radius=20.0, margin=8, cube=64, overlap=16, whole_up_to=192)
+    assert shapes == [(1, 88, 88, 88, 1)]        # crop 56 (2 x 20 + 2 x 8), padded by 16 each side
+    whole = inference.predict_tiled(x, local, cube=64, overlap=16, whole_up_to=192)
+    c = np.arange(100) - 50
+    r = np.sqrt(c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2)
+    np.testing.assert_allclose(y[r <= 20], whole[r <= 20], atol=1e-5)
+    assert np.all(y[r >= 28] == 0)
+    band = (r > 20) & (r <= 26)   # the soft edge, away from the crop's faces (the operator reaches 1 voxel)
+    np.testing.assert_allclose(y[band], (whole * inference.support_mask(100, 20.0, 8))[band], atol=1e-5)
+
+
+def test_enhance_with_support_radius_in_angstrom():
+    x = np.random.default_rng(4).standard_normal((48,) * 3).astype(np.float32) + 3.0
+    calls = []
+
+    def ident(batch):
+        calls.append(batch.shape)
+        return batch
+
+    y = inference.enhance(x, 1.5, ident, 1.5, support_radius_A=15.0, whole_up_to=192, keep_beyond_nyquist=False)
+    assert calls[0][1] == 40 + 32                   # crop 2 x 10 + 2 x 8 = 36 -> 40, + padding
+    mean, _ = inference.noise_stats(x)
+    c = np.arange(48) - 24
+    r = np.sqrt(c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2)
+    np.testing.assert_allclose(y[r >= 18.5], mean, atol=1e-4)   # solvent level beyond mask + margin
+    np.testing.assert_allclose(y[r <= 10], x[r <= 10], atol=1e-4)
+
+
 def test_window_is_zero_at_cube_border_and_one_inside():
     w = inference.window(64, 16)
     assert w[0, 32, 32] == 0 and w[3, 32, 32] == 0 and w[4, 32, 32] > 0
