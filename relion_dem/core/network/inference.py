@@ -86,16 +86,21 @@ def _starts(length, cube, stride):
     return s
 
 
-def predict_tiled(x, predict, cube=64, overlap=16, batch_size=4, multiple=8, whole_up_to=0):
+def predict_tiled(x, predict, cube=64, overlap=16, batch_size=4, multiple=8, whole_up_to=0, border=None):
     """Prediction of a (normalized) cubic map by overlapping cubes with blended averaging.
 
     The map is reflect-padded by ``overlap`` so its borders get full context. A map whose
     padded size fits in one cube, or is at most ``whole_up_to`` voxels, is predicted whole
     (padded up to a multiple of ``multiple``): a fully convolutional network gives the same
     map without seams, and the cubes' overlaps are not computed twice (2-3x less work).
+    ``border``: reflect padding of a map predicted whole (default ``overlap``; 0 where the
+    map's borders do not matter, e.g. beyond a solvent mask).
     """
     n = x.shape[0]
-    pad = overlap
+    if border is not None and n + 2 * border <= max(cube, whole_up_to):
+        pad = border
+    else:
+        pad = overlap
     xp = np.pad(x, pad, mode='reflect') if n > pad else np.pad(x, pad, mode='wrap')
     m = xp.shape[0]
     if m <= max(cube, whole_up_to):
@@ -174,18 +179,19 @@ def support_mask(n, radius, edge):
 def predict_support(x, predict, radius, margin=SUPPORT_MARGIN, multiple=8, **tiling):
     """Prediction of a (normalized) map only inside a centred sphere of ``radius`` voxels.
 
-    The cube around the sphere plus ``margin`` is predicted (whole or in cubes, as
-    :func:`predict_tiled`); beyond the sphere the output falls smoothly to 0 (the normalized
-    solvent) over ``margin`` voxels. For refinement: RELION zeroes the reference beyond its
-    solvent mask, so denoising the corners of the box is work thrown away."""
+    The cube around the sphere plus ``margin`` is predicted (whole, without border padding:
+    its borders lie beyond the mask, or in cubes, as :func:`predict_tiled`); beyond the sphere
+    the output falls smoothly to 0 (the normalized solvent) over ``margin`` voxels. For
+    refinement: RELION zeroes the reference beyond its solvent mask, so denoising the corners
+    of the box is work thrown away."""
     n = x.shape[0]
     size = int(np.ceil((2 * radius + 2 * margin) / float(multiple)) * multiple)
     if size >= n:
-        return predict_tiled(x, predict, multiple=multiple, **tiling) * support_mask(n, radius, margin)
+        return predict_tiled(x, predict, multiple=multiple, border=0, **tiling) * support_mask(n, radius, margin)
     start = n // 2 - size // 2
     inner = (slice(start, start + size),) * 3
     y = np.zeros_like(x)
-    y[inner] = predict_tiled(np.ascontiguousarray(x[inner]), predict, multiple=multiple, **tiling)
+    y[inner] = predict_tiled(np.ascontiguousarray(x[inner]), predict, multiple=multiple, border=0, **tiling)
     return y * support_mask(n, radius, margin)
 
 

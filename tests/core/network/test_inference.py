@@ -108,7 +108,7 @@ def test_support_prediction_crops_to_the_solvent_mask():
         return np.stack([ndimage.uniform_filter(b[..., 0], 3, mode='reflect') for b in batch])[..., None]
 
     y = inference.predict_support(x, local, radius=20.0, margin=8, cube=64, overlap=16, whole_up_to=192)
-    assert shapes == [(1, 88, 88, 88, 1)]        # crop 56 (2 x 20 + 2 x 8), padded by 16 each side
+    assert shapes == [(1, 56, 56, 56, 1)]        # crop 56 (2 x 20 + 2 x 8), no border padding
     whole = inference.predict_tiled(x, local, cube=64, overlap=16, whole_up_to=192)
     c = np.arange(100) - 50
     r = np.sqrt(c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2)
@@ -127,7 +127,7 @@ def test_enhance_with_support_radius_in_angstrom():
         return batch
 
     y = inference.enhance(x, 1.5, ident, 1.5, support_radius_A=15.0, whole_up_to=192, keep_beyond_nyquist=False)
-    assert calls[0][1] == 40 + 32                   # crop 2 x 10 + 2 x 8 = 36 -> 40, + padding
+    assert calls[0][1] == 40                        # crop 2 x 10 + 2 x 8 = 36 -> 40
     mean, _ = inference.noise_stats(x)
     c = np.arange(48) - 24
     r = np.sqrt(c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2)
@@ -194,3 +194,16 @@ def test_band_limit_cuts_where_output_stops_correlating_with_input():
     assert f[s >= shell].max() < 1e-3 and np.corrcoef(limited.ravel(), low.ravel())[0, 1] > 0.98
     # identity output: no cut at all
     assert inference.band_limit(src, src)[1] == 25
+
+
+def test_support_wider_than_the_box_predicts_the_box_without_border():
+    shapes = []
+
+    def ident(batch):
+        shapes.append(batch.shape)
+        return batch
+
+    x = np.random.default_rng(5).standard_normal((44,) * 3).astype(np.float32)
+    y = inference.predict_support(x, ident, radius=20.0, margin=8, cube=64, overlap=16, whole_up_to=192)
+    assert shapes == [(1, 48, 48, 48, 1)]        # the box itself, up to a multiple of 8
+    np.testing.assert_allclose(y, x * inference.support_mask(44, 20.0, 8), atol=1e-6)
