@@ -71,15 +71,29 @@ def server_dir(path=None):
     return path
 
 
-def server_key(model, threads, python=None):
-    """Servers are shared by calls with the same environment, model file (and version) and threads."""
-    model = os.path.realpath(model)
+def _version(path):
     try:
-        st = os.stat(model)
-        version = '%d:%d' % (st.st_mtime_ns, st.st_size)
+        st = os.stat(path)
+        return '%d:%d' % (st.st_mtime_ns, st.st_size)
     except OSError:
-        version = 'missing'
-    text = '|'.join([os.path.realpath(python or sys.executable), model, version, str(int(threads or 0))])
+        return 'missing'
+
+
+def code_version():
+    """The version of the code a server runs (the network and core modules' files): a client of
+    an upgraded relion_dem never talks to a server started by the old code."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    core = os.path.dirname(here)
+    files = sorted(os.path.join(d, f) for d in (here, core) for f in os.listdir(d) if f.endswith('.py'))
+    return hashlib.sha1('|'.join(f + '=' + _version(f) for f in files).encode()).hexdigest()[:12]
+
+
+def server_key(model, threads, python=None):
+    """Servers are shared by calls with the same environment, model file (and version), threads
+    and relion_dem code."""
+    model = os.path.realpath(model)
+    text = '|'.join([os.path.realpath(python or sys.executable), model, _version(model), str(int(threads or 0)),
+                     code_version()])
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

@@ -91,6 +91,15 @@ def test_key_follows_model_version_and_threads(tmp_path):
     assert k1 != service.server_key(str(m), 0, '/p/python')
 
 
+def test_key_follows_the_code(tmp_path, monkeypatch):
+    """An upgraded relion_dem starts its own server instead of calling one that runs the old code."""
+    m = tmp_path / 'm.keras'
+    m.write_bytes(b'one')
+    before = service.server_key(str(m), 0, '/p/python')
+    monkeypatch.setattr(service, 'code_version', lambda: 'upgraded')
+    assert service.server_key(str(m), 0, '/p/python') != before
+
+
 def test_relative_paths_reach_the_server_absolute(tmp_path, monkeypatch):
     """The server runs in the folder of whichever call started it, so paths travel absolute."""
     monkeypatch.chdir(tmp_path)
