@@ -121,3 +121,18 @@ def test_bad_structure_gives_clear_error(structure, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err and os.path.basename(structure) in err
     assert os.listdir(tmp_path) == []
+
+
+def test_diagnosis_of_missed_targets_is_computed_from_the_runs():
+    res = _fake_result()
+    runs = res['runs']
+    runs['relion'].update(iterations=10, wall_s=100.0, ang_err_deg=6.0)
+    runs['dem'].update(wall_s=200.0, regularized_iterations=5, enhancer_s=60.0, ang_err_deg=5.0)
+    lines = bench.diagnosis(res)
+    text = '\n'.join(lines)
+    # RELION 10 s per iteration; DEM adds (200 - 100) / 5 = 20 s per regularized iteration, 60 / 10 = 6 s a call
+    assert 'RELION takes 10.0 s per iteration' in text and 'adds 20.0 s (6.0 s per half-map call' in text
+    # map-vs-truth: DEM 9 vs RELION 12 (3.00 Å gained), dem_post 10 (2.00 Å)
+    assert 'gains 3.00 Å' in text and '(dem_post) 2.00 Å' in text
+    # gold vs truth gaps in shells of a 32 x 3 Å box: RELION 96/10 - 96/12 = 1.6, DEM 96/8 - 96/9 = 1.3
+    assert 'claims 1.6 shells' in text and 'DEM 1.3' in text and 'does not widen it' in text
