@@ -30,6 +30,25 @@ def final_resolution(root):
     return star.first_value(path, '_rlnCurrentResolution', float) if os.path.exists(path) else None
 
 
+def fsc_first_crossing(root, threshold=0.143):
+    """Resolution (Å) of the last shell before RELION's gold-standard FSC of the converged run
+    (``<root>_model.star``) first falls below ``threshold``; None if it cannot be read. RELION's
+    own ``_rlnCurrentResolution`` may be finer when an isolated shell beyond rises above it."""
+    path = root + '_model.star'
+    if not os.path.exists(path):
+        return None
+    try:
+        b = star.block(star.read(path), 'model_class_1')
+        res = [float(v) for v in b.column('_rlnAngstromResolution')]
+        fsc = [float(v) for v in b.column('_rlnGoldStandardFsc')]
+    except (star.StarError, KeyError, ValueError):
+        return None
+    for i in range(1, len(fsc)):
+        if fsc[i] < threshold:
+            return res[i - 1] if i > 1 else None
+    return res[-1] if res else None
+
+
 def log_path(root):
     return root + '_relion_dem.jsonl'
 
