@@ -2,6 +2,7 @@
 launched by ``relion_dem refine``) regularized in the loop by the classical enhancer, on 500
 particles simulated with relion_project (CTF + noise) from a real structure (19hc), to
 convergence: the session's shared refinement ``DEM/run`` (tests/shared_refinements.py)."""
+import json
 import os
 
 import numpy as np
@@ -59,3 +60,17 @@ def test_final_map_agrees_with_truth(run):
     # map-vs-truth FSC stays >= 0.5 to 9 Å (shell 13 of the 120 Å box); Nyquist is 6 Å
     assert np.all(curve[1:14] >= 0.5), np.round(curve, 2)
     assert fsc.resolution(curve, voxel, 0.5) <= 9.0
+
+
+def test_fsc_first_crossing_of_a_converged_run(refinements):
+    """On a normal run RELION's reported resolution (from its SSNR) is within a shell of where its
+    gold-standard FSC first drops below 0.143 (runinfo.fsc_first_crossing reads that curve; the
+    benchmark uses it to expose a reported resolution that comes from an isolated spike)."""
+    with open(os.path.join(refinements, 'dataset.json')) as f:
+        data = json.load(f)
+    length = data['box'] * data['voxel_size']
+    for name in ('Plain', 'DEM'):
+        root = os.path.join(refinements, name, 'run')
+        first, reported = runinfo.fsc_first_crossing(root), runinfo.final_resolution(root)
+        assert first is not None and abs(length / first - length / reported) <= 1.0 + 1e-6, (name, first, reported)
+    assert runinfo.fsc_first_crossing(os.path.join(refinements, 'nothing', 'run')) is None
