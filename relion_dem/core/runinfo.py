@@ -33,7 +33,8 @@ def final_resolution(root):
 def fsc_first_crossing(root, threshold=0.143):
     """Resolution (Å) of the last shell before RELION's gold-standard FSC of the converged run
     (``<root>_model.star``) first falls below ``threshold``; None if it cannot be read. RELION's
-    own ``_rlnCurrentResolution`` may be finer when an isolated shell beyond rises above it."""
+    own ``_rlnCurrentResolution`` (from its SSNR) is usually within a shell of it, and finer
+    when an isolated shell beyond spikes."""
     path = root + '_model.star'
     if not os.path.exists(path):
         return None
