@@ -30,14 +30,13 @@ present; deepEMhancer's 1 Å, 64, 16 otherwise).
 """
 import os
 
-from ..network import install
+from ..network import SHIPPED_MODEL, install
 from . import register
 from .base import Enhancer, EnhancerError
 
 NETWORK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'network')
 WORKER = os.path.join(NETWORK_DIR, 'worker.py')
 SERVICE = os.path.join(NETWORK_DIR, 'service.py')
-SHIPPED_MODEL = os.path.join(NETWORK_DIR, 'weights', 'relion_dem_unet.keras')
 
 
 class NetworkEnhancer(Enhancer):

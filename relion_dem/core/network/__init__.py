@@ -9,3 +9,7 @@
 
 Shipped weights, settings and model card: ``weights/relion_dem_unet.{keras,json}``, ``weights/MODEL_CARD.md``.
 """
+import os as _os
+
+#: the shipped Keras model (settings beside it in ``relion_dem_unet.json``)
+SHIPPED_MODEL = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), 'weights', 'relion_dem_unet.keras')

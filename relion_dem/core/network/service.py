@@ -291,8 +291,8 @@ class Client:
         known.add_argument('--model')
         known.add_argument('--threads', type=int, default=0)
         a, _ = known.parse_known_args(self.worker_args)
-        from relion_dem.core.network.worker import DEFAULT_MODEL
-        self.model = os.path.abspath(a.model or DEFAULT_MODEL)
+        from relion_dem.core.network import SHIPPED_MODEL   # not the worker: no numpy in the client
+        self.model = os.path.abspath(a.model or SHIPPED_MODEL)
         if not a.model:
             self.worker_args += ['--model', self.model]
         self.threads, self.idle_s = a.threads, idle_s

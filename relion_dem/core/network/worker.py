@@ -19,10 +19,10 @@ if __package__ in (None, ''):  # run by file path: make the relion_dem package i
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')))
 
 from relion_dem.core import mrc  # noqa: E402
+from relion_dem.core.network import SHIPPED_MODEL  # noqa: E402
 from relion_dem.core.network import inference  # noqa: E402
 
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights')
-DEFAULT_MODEL = os.path.join(WEIGHTS_DIR, 'relion_dem_unet.keras')
+DEFAULT_MODEL = SHIPPED_MODEL
 #: used when a model has no JSON beside it and the command line says nothing
 FALLBACK_SETTINGS = dict(net_voxel_size=1.0, cube=64, overlap=16, multiple=8)
 #: maps up to this padded box (voxels) are predicted whole (192: about 3 GB of memory on CPU)
