@@ -49,10 +49,7 @@ LOWPASS_NOISE_RESOLUTION = 4.5
 
 
 def params(res, **kw):
-    p = dict(input_voxel=VOXEL, resolution=res, bfactor=BFACTOR, snr=1 / 6.0, slope=0.0, cutoff=None,
-             lowpass=None, pure_noise=False, target_edge=simdata.SIM_DEFAULTS['target_edge'])
-    p.update(kw)
-    return p
+    return simdata.fixed_params(VOXEL, res, BFACTOR, **kw)
 
 
 def box_for(diameter):

@@ -40,6 +40,18 @@ def lowpass_weights(s, cutoff_A, edge=0.15):
     return 0.5 - 0.5 * np.cos(np.pi * t)
 
 
+def fixed_params(input_voxel, resolution, bfactor, snr=1 / 6.0, slope=0.0, **kw):
+    """Simulation parameters of one fixed condition (validation, benchmarks, tests): a half-map at
+    ``resolution`` (FSC 0.143) with B ``bfactor``; ``kw`` sets ``cutoff``, ``lowpass`` or ``pure_noise``."""
+    p = dict(input_voxel=input_voxel, resolution=resolution, bfactor=bfactor, snr=snr, slope=slope,
+             cutoff=None, lowpass=None, pure_noise=False, target_edge=SIM_DEFAULTS['target_edge'])
+    unknown = set(kw) - set(p)
+    if unknown:
+        raise TypeError('unknown simulation parameter(s): %s' % ', '.join(sorted(unknown)))
+    p.update(kw)
+    return p
+
+
 def draw_params(rng, voxel_size, options=None):
     """One random set of simulation parameters."""
     o = dict(SIM_DEFAULTS)

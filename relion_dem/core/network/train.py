@@ -89,8 +89,7 @@ def validation_set(cache, a):
     out = []
     for truth, name in zip(truths, names):
         for res, b in VAL_CONDITIONS:
-            params = dict(input_voxel=a.net_voxel_size, resolution=res, bfactor=b, snr=1 / 6.0, slope=0.0,
-                          cutoff=None, lowpass=None, pure_noise=False, target_edge=simdata.SIM_DEFAULTS['target_edge'])
+            params = simdata.fixed_params(a.net_voxel_size, res, b)
             x, t, p = simdata.simulate_pair(truth, a.net_voxel_size, rng, params)
             out.append((x, t, truth, name, res))
     return out

@@ -95,8 +95,7 @@ def test_missing_model_is_reported(tmp_path):
 
 def noisy_map(box=48, voxel=2.0, res=8.0, seed=0):
     truth = simdata.rotated_truth(MODEL_PDB, box, voxel)
-    p = dict(input_voxel=voxel, resolution=res, bfactor=60.0, snr=1 / 6.0, slope=0.0, cutoff=None, lowpass=None,
-             pure_noise=False, target_edge=0.15)
+    p = simdata.fixed_params(voxel, res, 60.0)
     x, _, _ = simdata.simulate_pair(truth, voxel, np.random.default_rng(seed), p)
     return truth, (x * 3.0 + 1.5).astype(np.float32)  # arbitrary units, non-zero solvent level
 

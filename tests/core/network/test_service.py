@@ -50,8 +50,7 @@ def server_pid(out_text):
 def maps(tmp_path_factory):
     d = tmp_path_factory.mktemp('service')
     truth = simdata.rotated_truth(MODEL_PDB, 48, 2.0)
-    p = dict(input_voxel=2.0, resolution=7.0, bfactor=80.0, snr=1 / 6.0, slope=-0.5, cutoff=None,
-             lowpass=None, pure_noise=False, target_edge=0.15)
+    p = simdata.fixed_params(2.0, 7.0, 80.0, slope=-0.5)
     for i in (1, 2):
         x, _, _ = simdata.simulate_pair(truth, 2.0, np.random.default_rng(i), p)
         mrc.write(str(d / ('half%d.mrc' % i)), x, 2.0)

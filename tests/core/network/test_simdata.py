@@ -16,11 +16,8 @@ def truth():
     return simdata.rotated_truth(MODEL, 64, VOX, simdata.random_rotation(np.random.default_rng(0)))
 
 
-def fixed(res, **kw):
-    p = dict(input_voxel=VOX, resolution=res, bfactor=50.0, snr=1 / 6.0, slope=0.0, cutoff=None,
-             lowpass=None, pure_noise=False, target_edge=0.15)
-    p.update(kw)
-    return p
+def fixed(res, input_voxel=VOX, **kw):
+    return simdata.fixed_params(input_voxel, res, 50.0, **kw)
 
 
 def shell_s(n):

@@ -40,8 +40,7 @@ def demo_half_map(tmp_path_factory):
     """19hc (held out: the demo structure) at 2 Å, box 56, as a half-map at 7 Å."""
     d = tmp_path_factory.mktemp('worker')
     truth = simdata.rotated_truth(MODEL_PDB, 56, 2.0)
-    p = dict(input_voxel=2.0, resolution=7.0, bfactor=80.0, snr=1 / 6.0, slope=-0.5, cutoff=None,
-             lowpass=None, pure_noise=False, target_edge=0.15)
+    p = simdata.fixed_params(2.0, 7.0, 80.0, slope=-0.5)
     x, _, _ = simdata.simulate_pair(truth, 2.0, np.random.default_rng(11), p)
     mrc.write(str(d / 'half.mrc'), x, 2.0)
     return d, truth, x
