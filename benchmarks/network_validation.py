@@ -56,6 +56,12 @@ def box_for(diameter):
     return max(48, int(np.ceil(1.4 * diameter / VOXEL / 2.0)) * 2)
 
 
+def truth_map(path):
+    """The model's potential at VOXEL in a box 1.4x its diameter."""
+    st = density.read_model(path)
+    return density.potential_map(st, box_for(2 * density.model_extent(st)), VOXEL)
+
+
 def cc(a, b):
     a = a - a.mean()
     b = b - b.mean()
@@ -91,9 +97,8 @@ def res_at(a, truth, threshold):
 def denoising(structures, enhance, rng, log):
     rows = []
     for sid, path in structures:
-        st = density.read_model(path)
-        box = box_for(2 * density.model_extent(st))
-        truth = density.potential_map(st, box, VOXEL)
+        truth = truth_map(path)
+        box = truth.shape[0]
         for res in RESOLUTIONS:
             x, x2, half_fsc = halves(truth, rng, params(res))
             t = time.time()
@@ -144,9 +149,7 @@ def pure_noise(enhance, truths, rng, log, box=64):
 def lowpass_test(structures, enhance, rng, log):
     rows = []
     for sid, path in structures:
-        st = density.read_model(path)
-        box = box_for(2 * density.model_extent(st))
-        truth = density.potential_map(st, box, VOXEL)
+        truth = truth_map(path)
         for x_res in LOWPASS:
             x, _, half_fsc = halves(truth, rng, params(LOWPASS_NOISE_RESOLUTION, lowpass=x_res))
             y = enhance(x)

@@ -77,12 +77,13 @@ def solvent_mask_radius(root, iteration, voxel_size):
     included (``_rlnParticleDiameter`` / 2 + ``_rlnWidthMaskEdge`` pixels), from the run's
     optimiser STAR; None when it does not flatten the solvent or the STAR says nothing."""
     path = latest_before(root, iteration + 1, '_optimiser.star')
-    if not path or not star.first_value(path, '_rlnDoSolventFlattening', int):
+    blocks = star.read(path) if path else []
+    if not star.lookup(blocks, '_rlnDoSolventFlattening', int):
         return None
-    diameter = star.first_value(path, '_rlnParticleDiameter', float)
+    diameter = star.lookup(blocks, '_rlnParticleDiameter', float)
     if not diameter or diameter <= 0:
         return None
-    edge = star.first_value(path, '_rlnWidthMaskEdge', float) or 0.0
+    edge = star.lookup(blocks, '_rlnWidthMaskEdge', float) or 0.0
     return diameter / 2.0 + edge * float(voxel_size)
 
 

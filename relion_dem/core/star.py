@@ -143,7 +143,12 @@ def block(blocks, name):
 def first_value(path, label, cast=str):
     """``label``'s value in the first block of the file that has it; None if none has it
     or it does not convert with ``cast``."""
-    for b in read(path):
+    return lookup(read(path), label, cast)
+
+
+def lookup(blocks, label, cast=str):
+    """:func:`first_value` on blocks already read (several labels, one read of the file)."""
+    for b in blocks:
         if b.has(label):
             try:
                 return b.get(label, cast)
