@@ -46,6 +46,13 @@ def server_pid(out_text):
     return int(pid), int(rest.split(')', 1)[0])
 
 
+def running_server(maps, server_dir, tmp_path):
+    """Start a server with one call; its pid."""
+    r = call(server_dir, maps / 'half1.mrc', tmp_path / 'warm.mrc')
+    assert r.returncode == 0, r.stderr
+    return server_pid(r.stdout)[0]
+
+
 @pytest.fixture(scope='module')
 def maps(tmp_path_factory):
     d = tmp_path_factory.mktemp('service')
@@ -170,8 +177,7 @@ def test_bad_input_is_this_calls_failure_only(maps, server_dir, tmp_path):
 @pytest.mark.fault
 def test_server_killed_during_a_call(maps, server_dir, tmp_path):
     """The call fails (runtime falls back to the plain map); the next call starts a fresh server."""
-    r = call(server_dir, maps / 'half1.mrc', tmp_path / 'warm.mrc')
-    pid = server_pid(r.stdout)[0]
+    pid = running_server(maps, server_dir, tmp_path)
     p = subprocess.Popen(client_argv(server_dir, maps / 'big.mrc', tmp_path / 'big_out.mrc'),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
@@ -188,8 +194,7 @@ def test_server_killed_during_a_call(maps, server_dir, tmp_path):
 @needs_model
 @pytest.mark.fault
 def test_runtime_timeout_kills_the_stuck_server(maps, server_dir, tmp_path):
-    r = call(server_dir, maps / 'half1.mrc', tmp_path / 'warm.mrc')
-    pid = server_pid(r.stdout)[0]
+    pid = running_server(maps, server_dir, tmp_path)
     argv = client_argv(server_dir, maps / 'big.mrc', tmp_path / 'big_out.mrc')
     with pytest.raises(runtime.EnhancerFailure, match='timed out'):
         runtime.run_enhancer(argv, 2.0, str(tmp_path / 'log.txt'))
