@@ -196,7 +196,7 @@ def compute(runs, out, mask_path=None, truth_path=None, truth_particles=None, mo
             row['relion_postprocess_resolution'] = pp['final_resolution']
             arrays['fsc'][r.label]['relion'] = pp
         row.update(runinfo.summary(r.root))
-        row['final_resolution_model_star'] = row.pop('final_resolution_A')
+        row['final_resolution_model_star'] = row.pop('relion_reported_resolution_A')
         if locres:
             lr, _, lr_path = locres_metrics.relion_locres(
                 r.half1, r.half2, os.path.join(work, _safe(r.label), 'relion'))
@@ -342,7 +342,9 @@ def markdown(result, made, out):
         within = vt.get('angle_within_10deg')
         L.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             r['label'], _f(r['resolution_0143']), _f(r.get('relion_postprocess_resolution')),
-            _f(r.get('final_resolution_model_star')), _f((r.get('locres') or {}).get('median_A')),
+            _f(r.get('final_resolution_model_star')) + (' (isolated shell; FSC first < 0.143: %s)' % _f(
+                r.get('final_resolution_A')) if r.get('resolution_note') else ''),
+            _f((r.get('locres') or {}).get('median_A')),
             _f(r.get('truth_resolution_05')), _f(vt.get('angle_median_deg')),
             _f(100 * within, '%.0f%%') if within is not None else '-', _f(vt.get('shift_median_A')),
             r.get('iterations'), r.get('regularized_iterations'), _f(r.get('enhancer_s'), '%.1f')))

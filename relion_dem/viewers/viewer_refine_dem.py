@@ -80,6 +80,8 @@ class RefineDemViewer(ProtocolViewer):
         lines += ['', 'final resolution: %s A, iterations: %s, regularized: %s, enhancer: %s s, '
                       'fallbacks: %s' % (s['final_resolution_A'], s['iterations'],
                                          s['regularized_iterations'], s['enhancer_s'], s['fallbacks'])]
+        if s['resolution_note']:
+            lines.append('note: ' + s['resolution_note'])
         path = text_file(os.path.join(self.getProject().getTmpPath(), 'relion_dem_log_%s.txt'
                                       % self.protocol.getObjId()), lines)
         return [TextView([path], 'Run log')]

@@ -71,6 +71,8 @@ def test_fsc_first_crossing_of_a_converged_run(refinements):
     length = data['box'] * data['voxel_size']
     for name in ('Plain', 'DEM'):
         root = os.path.join(refinements, name, 'run')
-        first, reported = runinfo.fsc_first_crossing(root), runinfo.final_resolution(root)
+        first, reported = runinfo.fsc_first_crossing(root), runinfo.reported_resolution(root)
         assert first is not None and abs(length / first - length / reported) <= 1.0 + 1e-6, (name, first, reported)
+        check = runinfo.resolution_check(root)
+        assert check['isolated_shell'] is None and check['final_A'] == reported, check
     assert runinfo.fsc_first_crossing(os.path.join(refinements, 'nothing', 'run')) is None

@@ -55,7 +55,7 @@ def test_report_numbers(compared):
         shells = lambda res: 40 * 3.0 / res  # noqa: E731
         assert abs(shells(r['resolution_0143_relion_def']) - shells(r['relion_postprocess_resolution'])) <= 3
         assert r['final_resolution_model_star'] == pytest.approx(
-            runinfo.final_resolution(os.path.join(base, label, 'run')))
+            runinfo.reported_resolution(os.path.join(base, label, 'run')))
         assert r['vs_truth']['matched'] == 500
         assert r['truth_resolution_05'] >= 6.0      # Nyquist (box 40, 3 Å) at best
         assert -1 <= r['qscore']['q_mean'] <= 1
