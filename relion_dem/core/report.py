@@ -342,7 +342,7 @@ def markdown(result, made, out):
         within = vt.get('angle_within_10deg')
         L.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             r['label'], _f(r['resolution_0143']), _f(r.get('relion_postprocess_resolution')),
-            _f(r.get('final_resolution_model_star')) + (' (isolated shell; FSC first < 0.143: %s)' % _f(
+            _f(r.get('final_resolution_model_star')) + (' (isolated shell; last shell before FSC < 0.143: %s)' % _f(
                 r.get('final_resolution_A')) if r.get('resolution_note') else ''),
             _f((r.get('locres') or {}).get('median_A')),
             _f(r.get('truth_resolution_05')), _f(vt.get('angle_median_deg')),

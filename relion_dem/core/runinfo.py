@@ -24,63 +24,91 @@ def per_iteration(root):
     return rows
 
 
+#: RELION's final-iteration criterion: SSNR > 1, i.e. FSC > 1/7
+FSC_THRESHOLD = 1.0 / 7.0
+
+
+def _final_model(root):
+    """(reported resolution, resolution per shell, FSC per shell) of ``<root>_model.star``, read
+    once; None for what is missing or unreadable."""
+    path = root + '_model.star'
+    if not os.path.exists(path):
+        return None, None, None
+    try:
+        blocks = star.read(path)
+    except star.StarError:
+        return None, None, None
+    reported = star.lookup(blocks, '_rlnCurrentResolution', float)
+    try:
+        b = star.block(blocks, 'model_class_1')
+        return (reported, [float(v) for v in b.column('_rlnAngstromResolution')],
+                [float(v) for v in b.column('_rlnGoldStandardFsc')])
+    except (star.StarError, KeyError, ValueError):
+        return reported, None, None
+
+
 def reported_resolution(root):
     """RELION's own resolution (Å) of the converged run: ``_rlnCurrentResolution`` of
     ``<root>_model.star`` (None if absent)."""
-    path = root + '_model.star'
-    return star.first_value(path, '_rlnCurrentResolution', float) if os.path.exists(path) else None
+    return _final_model(root)[0]
 
 
-def _final_fsc(root):
-    """(resolution per shell, FSC per shell) of RELION's converged model STAR, or None."""
-    path = root + '_model.star'
-    if not os.path.exists(path):
-        return None
-    try:
-        b = star.block(star.read(path), 'model_class_1')
-        return ([float(v) for v in b.column('_rlnAngstromResolution')],
-                [float(v) for v in b.column('_rlnGoldStandardFsc')])
-    except (star.StarError, KeyError, ValueError):
-        return None
+def _last_shell_above(fsc, threshold):
+    """Last shell (>= 1) before ``fsc`` first falls below ``threshold``; 0 if shell 1 already
+    does, len - 1 if it never does."""
+    for i in range(1, len(fsc)):
+        if fsc[i] < threshold:
+            return i - 1
+    return len(fsc) - 1
 
 
 def fsc_first_crossing(root, threshold=0.143):
     """Resolution (Å) of the last shell before RELION's gold-standard FSC of the converged run
-    (``<root>_model.star``) first falls below ``threshold``; None if it cannot be read."""
-    curve = _final_fsc(root)
-    if curve is None:
+    (``<root>_model.star``) first falls below ``threshold``; None if it cannot be read or
+    shell 1 is already below."""
+    _, res, fsc = _final_model(root)
+    if not fsc:
         return None
-    res, fsc = curve
-    for i in range(1, len(fsc)):
-        if fsc[i] < threshold:
-            return res[i - 1] if i > 1 else None
-    return res[-1] if res else None
+    i = _last_shell_above(fsc, threshold)
+    return res[i] if i >= 1 else None
 
 
 def resolution_check(root):
     """The final gold-standard resolution to report, checked against RELION's FSC curve.
 
-    RELION 3.1 (``MlOptimiser::updateCurrentResolution``) scans its final SSNR back from
-    Nyquist and, when a shell with FSC > 1/7 lies more than 3 shells beyond the first drop
-    (meant for phase-randomization artefacts), reports that shell, silently for one body. A
-    lone noise shell near Nyquist then sets the resolution. When RELION's number is more than
-    one shell finer than where its FSC first falls below 0.143, the first crossing is reported.
+    RELION 3.1 (``MlOptimiser::updateCurrentResolution``) takes the last shell before its
+    final FSC first falls below 1/7, then scans back from Nyquist and, when a shell above 1/7
+    lies more than 3 shells further out, reports that shell instead (silently for one body).
+    When at most two shells beyond the first crossing are above 1/7, that is a lone noise
+    value, and the first crossing is reported (``isolated_shell``: RELION's shell). When more
+    are, the FSC dipped and recovered (RELION warns of too tight masks): RELION's number is
+    kept, with a note.
 
-    Returns dict(final_A, relion_reported_A, fsc_first_crossing_A, isolated_shell (the shell
-    index RELION took, or None), aligned_up_to_shell (:func:`aligned_up_to_shell`), note).
+    Returns dict(final_A, relion_reported_A, fsc_first_crossing_A, isolated_shell,
+    aligned_up_to_shell (:func:`aligned_up_to_shell`, when isolated), note).
     """
-    reported, first = reported_resolution(root), fsc_first_crossing(root)
-    out = dict(final_A=reported, relion_reported_A=reported, fsc_first_crossing_A=first,
+    reported, res, fsc = _final_model(root)
+    out = dict(final_A=reported, relion_reported_A=reported, fsc_first_crossing_A=None,
                isolated_shell=None, aligned_up_to_shell=None, note=None)
-    curve = _final_fsc(root)
-    if reported is None or first is None or curve is None:
+    if not fsc or len(fsc) < 3:
         return out
-    res = curve[0]
-    shell = lambda a: min(range(1, len(res)), key=lambda i: abs(res[i] - a))  # noqa: E731
-    if shell(reported) > shell(first) + 1:
-        out.update(final_A=first, isolated_shell=shell(reported), aligned_up_to_shell=aligned_up_to_shell(root),
-                   note='RELION reported %.2f A from an isolated shell of its gold-standard FSC; the FSC '
-                        'first falls below 0.143 at %.2f A, the resolution reported here' % (reported, first))
+    first = _last_shell_above(fsc, FSC_THRESHOLD)
+    out['fsc_first_crossing_A'] = res[first] if first >= 1 else None
+    if reported is None or first < 1:
+        return out
+    taken = min(range(1, len(res)), key=lambda i: abs(res[i] - reported))
+    above = [i for i in range(first + 1, len(fsc)) if fsc[i] > FSC_THRESHOLD]
+    if taken <= first + 3 or fsc[taken] <= FSC_THRESHOLD:
+        return out              # RELION's own first crossing (or its 5-shell minimum)
+    if len(above) <= 2:
+        out.update(final_A=res[first], isolated_shell=taken, aligned_up_to_shell=aligned_up_to_shell(root),
+                   note='RELION reported %.2f A from an isolated shell of its gold-standard FSC (%.2f there); '
+                        'the last shell before the FSC first falls below 0.143 is at %.2f A, the resolution '
+                        'reported here' % (reported, fsc[taken], res[first]))
+    else:
+        out['note'] = ('RELION\'s gold-standard FSC dips below 0.143 after %.2f A and rises again (%d shells '
+                       'above it up to %.2f A): often too tight a mask; RELION\'s %.2f A is kept'
+                       % (res[first], len(above), res[taken], reported))
     return out
 
 

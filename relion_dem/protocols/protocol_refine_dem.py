@@ -394,7 +394,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                     s['first_regularized_iteration'] if s['first_regularized_iteration'] else '-',
                     self.getEnhancerLabel(), s['fallbacks'])]
         if s['resolution_note']:
-            lines.append('Final resolution: %.2f A (%s)' % (s['final_resolution_A'], s['resolution_note']))
+            lines.append('relion_dem final resolution: *%.2f A* (%s)' % (s['final_resolution_A'], s['resolution_note']))
         return lines
 
     def _summaryNormal(self):
@@ -431,7 +431,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                 from relion_dem.core import runinfo
                 res = runinfo.resolution_check(self._getExtraPath('relion'))
                 if res['final_A']:
-                    methods.append('The final gold-standard resolution was %.2f A (FSC 0.143)%s.' % (
+                    methods.append('The final gold-standard resolution was %.2f A (FSC 0.143, first crossing)%s.' % (
                         res['final_A'], '; RELION reported %.2f A from an isolated FSC shell'
                         % res['relion_reported_A'] if res['isolated_shell'] else ''))
             except Exception:

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from relion_dem.core import runinfo
+from relion_dem.core import runinfo, star
 from conftest import DATA
 
 ISOLATED = os.path.join(DATA, 'isolated_shell')
@@ -26,7 +26,7 @@ def test_isolated_shell_reported_as_the_first_crossing(isolated_run):
     assert c['fsc_first_crossing_A'] == pytest.approx(24.685715)
     assert c['final_A'] == pytest.approx(24.685715)
     assert c['isolated_shell'] == 23
-    # the iteration before (image size 34) compared shells up to 17 with its references
+    # the fixture's one earlier iteration (it016, image size 34) compared shells up to 17
     assert c['aligned_up_to_shell'] == 17
     assert '7.51' in c['note'] and '24.69' in c['note']
     assert runinfo.final_resolution(isolated_run) == pytest.approx(24.685715)
@@ -49,3 +49,36 @@ def test_unfinished_run_has_no_resolution(tmp_path):
     c = runinfo.resolution_check(root)
     assert c['final_A'] is None and c['fsc_first_crossing_A'] is None and c['note'] is None
     assert runinfo.aligned_up_to_shell(root) is None
+
+
+def rewrite_final_fsc(root, fsc, reported_A):
+    """The fixture's final model STAR with another FSC curve and reported resolution."""
+    path = root + '_model.star'
+    blocks = star.read(path)
+    general = star.block(blocks, 'model_general')
+    general.pairs['_rlnCurrentResolution'] = '%f' % reported_A
+    cls = star.block(blocks, 'model_class_1')
+    col = cls.labels.index('_rlnGoldStandardFsc')
+    for row, v in zip(cls.rows, fsc):
+        row[col] = '%f' % v
+    with open(path, 'w') as f:
+        f.write(star.dumps(blocks))
+
+
+def test_fsc_that_dips_and_recovers_keeps_relions_number(isolated_run):
+    """A real recovery (RELION's "FSC dipped ... too tight masks"), not a lone shell: RELION's
+    number stands, with a note."""
+    fsc = [1.0] * 11 + [0.10, 0.10] + [0.4] * 8 + [0.0] * 4       # shells 0-24
+    rewrite_final_fsc(isolated_run, fsc, 48 * 3.6 / 20)
+    c = runinfo.resolution_check(isolated_run)
+    assert c['final_A'] == pytest.approx(8.64) and c['isolated_shell'] is None
+    assert c['fsc_first_crossing_A'] == pytest.approx(48 * 3.6 / 10)
+    assert 'dips below 0.143' in c['note']
+
+
+def test_relions_minimum_of_five_shells_is_not_an_isolated_shell(isolated_run):
+    """RELION never reports fewer than 5 shells: a curve below 0.143 from shell 2 gives shell 5."""
+    fsc = [1.0, 0.5] + [0.05] * 23
+    rewrite_final_fsc(isolated_run, fsc, 48 * 3.6 / 5)
+    c = runinfo.resolution_check(isolated_run)
+    assert c['final_A'] == pytest.approx(34.56) and c['isolated_shell'] is None and c['note'] is None

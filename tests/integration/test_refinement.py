@@ -64,8 +64,8 @@ def test_final_map_agrees_with_truth(run):
 
 def test_fsc_first_crossing_of_a_converged_run(refinements):
     """On a normal run RELION's reported resolution (from its SSNR) is within a shell of where its
-    gold-standard FSC first drops below 0.143 (runinfo.fsc_first_crossing reads that curve; the
-    benchmark uses it to expose a reported resolution that comes from an isolated spike)."""
+    gold-standard FSC first drops below 0.143, and runinfo.resolution_check keeps it (it replaces
+    RELION's number only when that comes from an isolated shell: tests/core/test_runinfo.py)."""
     with open(os.path.join(refinements, 'dataset.json')) as f:
         data = json.load(f)
     length = data['box'] * data['voxel_size']
