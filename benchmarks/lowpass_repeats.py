@@ -77,6 +77,7 @@ def measure(d, root, meta, structure, cutoff_A):
                 truth_res_A=sc.truth_res(full + '_class001.mrc'),
                 peak_fsc_beyond_cutoff=peak, peak_shell=shell, peak_res_A=peak_res,
                 sd_fsc_beyond_cutoff=round(float(np.std(noise)), 3),
+                average_pmax=star.first_value(full + '_model.star', '_rlnAveragePmax', float),
                 regularized_iterations=summ['regularized_iterations'],
                 iterations=summ['iterations'], wall_s=meta['wall_s'])
 
@@ -134,7 +135,9 @@ def summarize(rows, cutoff_A):
             out[name][key] = round(float(np.mean(vals)), 4) if vals else None
     out['paired'] = {key: paired(rows, key) for key in ('rms_fsc_aligned', 'mean_fsc_aligned',
                                                          'rms_fsc_unaligned', 'mean_fsc_unaligned',
-                                                         'sd_fsc_beyond_cutoff')}
+                                                         'sd_fsc_beyond_cutoff', 'average_pmax')}
+    for name, _ in ARMS:
+        out[name]['average_pmax'] = round(float(np.mean([r[name]['average_pmax'] for r in rows])), 3)
     r, d = out['relion'], out['dem']
     out['reported_finer_fisher_p'] = fisher_p(d['reported_finer_than_cutoff'], d['runs'],
                                               r['reported_finer_than_cutoff'], r['runs'])
@@ -192,6 +195,10 @@ def markdown(res):
     lines += ['', 'All shells beyond the cutoff (before Nyquist): sd of RELION\'s FSC higher in the regularized run '
               'in %d of %d seeds (mean difference %+.3f, Wilcoxon p = %s).' % (
                   ps['dem_higher'], ps.get('runs', 0), ps['mean_diff'], ps['p'])]
+    pp = sm['paired']['average_pmax']
+    lines += ['', 'RELION\'s average Pmax in the final iteration (how peaked each particle\'s orientation '
+              'posterior is): RELION %.3f, DEM %.3f (DEM higher in %d of %d seeds, Wilcoxon p = %s).' % (
+                  sm['relion']['average_pmax'], sm['dem']['average_pmax'], pp['dem_higher'], pp.get('runs', 0), pp['p'])]
     lines += ['', 'RELION reported a resolution finer than the cutoff in %d of %d regularized runs and %d of %d '
               'plain runs (Fisher exact p = %s).' % (
                   sm['dem']['reported_finer_than_cutoff'], sm['dem']['runs'], sm['relion']['reported_finer_than_cutoff'],
