@@ -316,8 +316,9 @@ def sidesplitter_iterations(dataset, root):
 
 
 def post_process(dataset, plain_root, enhancer, folder):
-    """The enhancer applied once to the plain run's final half maps (paper Fig. S11), with the
-    in-loop guard (enhanced map up to the halves' FSC 1/7, plain beyond); (half1, half2, seconds)."""
+    """The enhancer applied once to a run's final half maps (the plain run's: paper Fig. S11),
+    with the in-loop guard (enhanced map up to the halves' FSC 1/7, plain beyond);
+    (half1, half2, average, seconds)."""
     from .core import guard
     from .core.enhancers import CallContext, create
     os.makedirs(folder, exist_ok=True)
@@ -479,6 +480,25 @@ def score_refinement(sc, dataset, root, meta, regularized=None, locres=True, qsc
     return m, extra
 
 
+def score_post(sc, dataset, root, base, enhancer, name):
+    """Metrics of :func:`post_process` applied to the final half maps of run ``root`` (whose
+    metrics ``base`` give the angles, iterations and wall time); (metrics, details)."""
+    folder = os.path.join(dataset, 'runs', name)
+    try:
+        h1, h2, final, secs = post_process(dataset, root, enhancer, folder)
+    except (subprocess.CalledProcessError, OSError, ValueError) as e:
+        log('%s failed: %s' % (name, e))
+        return empty_metrics(), dict(error=str(e))
+    gold, curve = sc.gold(h1, h2)
+    m = dict(gold_res_A=gold, truth_res_A=sc.truth_res(final), ang_err_deg=base['ang_err_deg'],
+             shift_err_A=base['shift_err_A'], locres_median_A=sc.locres(h1, h2, os.path.join(folder, 'locres', 'post')),
+             qscore=sc.qscore(final), iterations=base['iterations'],
+             regularized_iterations=base['regularized_iterations'],
+             wall_s=round(base['wall_s'] + secs, 1), enhancer_s=round((base['enhancer_s'] or 0.0) + secs, 2))
+    return m, dict(fsc_truth=[round(float(v), 4) for v in sc.fsc_truth(final)],
+                   fsc_gold=[round(float(v), 4) for v in curve], enhancer=enhancer, post_s=secs)
+
+
 def max_healpix(dataset, root):
     orders = [r['healpix_order'] for r in runinfo.per_iteration(os.path.join(dataset, root))
               if r['healpix_order'] is not None]
@@ -543,23 +563,11 @@ def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhan
         root, meta = run_dem(main, 'dem_classical', 'classical', rk, np_procs)
         extra_runs['dem_classical'], details['dem_classical'] = score_refinement(sc, main, root, meta)
 
-    # 4. the same enhancer as post-processing only, on the plain run's half maps
-    folder = os.path.join(main, 'runs', 'dem_post')
-    try:
-        h1, h2, final, secs = post_process(main, relion_root, backend, folder)
-        gold, curve = sc.gold(h1, h2)
-        r = runs['relion']
-        runs['dem_post'] = dict(gold_res_A=gold, truth_res_A=sc.truth_res(final), ang_err_deg=r['ang_err_deg'],
-                                shift_err_A=r['shift_err_A'],
-                                locres_median_A=sc.locres(h1, h2, os.path.join(folder, 'locres', 'post')),
-                                qscore=sc.qscore(final), iterations=r['iterations'], regularized_iterations=0,
-                                wall_s=round(r['wall_s'] + secs, 1), enhancer_s=secs)
-        details['dem_post'] = dict(fsc_truth=[round(float(v), 4) for v in sc.fsc_truth(final)],
-                                   fsc_gold=[round(float(v), 4) for v in curve], enhancer=backend)
-    except (subprocess.CalledProcessError, OSError, ValueError) as e:
-        log('dem_post failed: %s' % e)
-        runs['dem_post'] = empty_metrics()
-        details['dem_post'] = dict(error=str(e))
+    # 4. the same enhancer as post-processing only, on the plain run's half maps; and, for the
+    # like-for-like comparison of in-loop vs post-processing, on the regularized run's half maps
+    runs['dem_post'], details['dem_post'] = score_post(sc, main, relion_root, runs['relion'], backend, 'dem_post')
+    extra_runs['dem_then_post'], details['dem_then_post'] = score_post(sc, main, dem_root, runs['dem'], backend,
+                                                                       'dem_then_post')
 
     # 5. the oracle: reconstruction at the true angles, same half sets as the plain run
     folder = os.path.join(main, 'runs', 'oracle')
@@ -731,6 +739,16 @@ def diagnosis(res):
                          '%.2f° vs RELION %.2f°, oracle 0°), while dem_post\'s includes the denoising itself.'
                          % (rel['truth_res_A'] - dem['truth_res_A'], rel['truth_res_A'] - post['truth_res_A'],
                             dem.get('ang_err_deg') or float('nan'), rel.get('ang_err_deg') or float('nan')))
+            both = (res['extra'].get('runs') or {}).get('dem_then_post') or {}
+            if both.get('truth_res_A'):
+                lines.append('- In the loop vs post-processing at equal final processing: the network applied once '
+                             'to DEM\'s final half maps (dem_then_post) gives %.2f Å map-vs-truth, to the plain '
+                             'run\'s (dem_post) %.2f Å: %s.'
+                             % (both['truth_res_A'], post['truth_res_A'],
+                                'regularizing in the loop adds %.2f Å to what post-processing alone gives'
+                                % (post['truth_res_A'] - both['truth_res_A'])
+                                if both['truth_res_A'] < post['truth_res_A'] else
+                                'here the in-loop refinement adds nothing that post-processing alone does not give'))
     gaps = {}
     for name in ('relion', 'sidesplitter', 'dem', 'dem_post', 'oracle'):
         g, t = (runs.get(name) or {}).get('gold_res_A'), (runs.get(name) or {}).get('truth_res_A')
@@ -898,7 +916,8 @@ def markdown(res, pngs):
               'upstream `sidesplitter_wrapper.sh` as external reconstruction (SIDESPLITTER built from '
               '`shared/third_party`; its polling `sleep` capped at 1 s); dem: regularized in the loop; '
               'dem_post: the same regularizer applied once to the plain run\'s final half maps (paper Fig. S11; '
-              'angles are the plain run\'s); oracle: `relion_reconstruct` at the true angles and shifts, same half '
+              'angles are the plain run\'s); dem_then_post (extra): the same once more on dem\'s final half '
+              'maps, so that in-loop and post-processing-only compare at equal final processing; oracle: `relion_reconstruct` at the true angles and shifts, same half '
               'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked, the same way for every run '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
     ctl, cd = res['controls'], x['controls']
