@@ -901,8 +901,9 @@ def markdown(res, pngs):
              '- refinement: `relion_dem.core.recipes.refine_args` (%s), 3 MPI ranks, 1 thread, same seed '
              'and half sets for every run' % ', '.join('%s=%s' % kv for kv in sorted(s['refine'].items())),
              '- regularizer of `dem`, `dem_post` and the controls: **%s** (%s)' % (x['enhancer'], x['enhancer_note']),
-             '- machine: %s CPUs, load average at the end %s (the machine was shared: wall times are '
-             'inflated; CPU seconds are in the JSON `extra.details.*.cpu_s`); %s; %s'
+             '- machine: %s CPUs, load average at the end %s (it includes the benchmark\'s own '
+             'processes; wall times also count anything else that ran; CPU seconds are in the JSON '
+             '`extra.details.*.cpu_s`); %s; %s'
              % (x['machine']['cpus'], ', '.join('%.1f' % v for v in x['machine']['load_avg_end']),
                 _duration(x, s), x['date']),
              '', '## Runs', '',
