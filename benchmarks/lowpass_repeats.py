@@ -32,13 +32,6 @@ RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 ARMS = (('relion', 'none'), ('dem', None))
 
 
-def final_curve(root):
-    """(resolution per shell, FSC per shell) of RELION's converged model STAR."""
-    b = star.block(star.read(root + '_model.star'), 'model_class_1')
-    return ([float(v) for v in b.column('_rlnAngstromResolution')],
-            [float(v) for v in b.column('_rlnGoldStandardFsc')])
-
-
 def beyond_cutoff(res, cutoff_A):
     """Shells finer than ``cutoff_A`` up to the one before Nyquist (RELION never examines Nyquist)."""
     shells = [i for i in range(1, len(res) - 1) if res[i] < cutoff_A]
@@ -53,7 +46,7 @@ def measure(d, root, meta, structure, cutoff_A):
     check = runinfo.resolution_check(full)
     sc = bench.Scorer(d, structure)
     gold, half_curve = sc.gold(full + '_half1_class001_unfil.mrc', full + '_half2_class001_unfil.mrc')
-    res, fsc = final_curve(full)
+    _, res, fsc = runinfo.final_model(full)
     beyond = beyond_cutoff(res, cutoff_A)
     shell = max(beyond, key=lambda k: fsc[k])
     peak, peak_res = round(fsc[shell], 3), round(res[shell], 2)

@@ -139,14 +139,23 @@ def pick_enhancer(requested=None):
     return 'classical', 'network not usable (%s): FALLBACK to classical' % why
 
 
+def sidesplitter_source():
+    """Folder with ``BUILD-sidesplitter.sh`` (``$RELION_DEM_SIDESPLITTER_SRC``, else
+    ``shared/third_party`` beside the repository, as scripts/scipion-env.sh looks), or None."""
+    src = os.environ.get('RELION_DEM_SIDESPLITTER_SRC') or os.path.join(os.path.dirname(REPO), 'shared',
+                                                                        'third_party')
+    return src if os.path.isfile(os.path.join(src, 'BUILD-sidesplitter.sh')) else None
+
+
 def sidesplitter_home(path=None):
     """Folder with the ``sidesplitter`` binary and the upstream wrapper; built if missing."""
     home = path or os.environ.get('RELION_DEM_SIDESPLITTER') or os.path.join(REPO, '.tools', 'sidesplitter')
     binary = os.path.join(home, 'sidesplitter')
     wrapper = os.path.join(home, 'sidesplitter_wrapper.sh')
     if not (os.access(binary, os.X_OK) and os.path.exists(wrapper)):
-        build = os.path.join(os.path.dirname(REPO), 'shared', 'third_party', 'BUILD-sidesplitter.sh')
-        if os.path.exists(build):
+        src = sidesplitter_source()
+        if src:
+            build = os.path.join(src, 'BUILD-sidesplitter.sh')
             log('building SIDESPLITTER: bash %s %s' % (build, home))
             subprocess.run(['bash', build, home], check=False)
     if os.access(binary, os.X_OK) and os.path.exists(wrapper):
@@ -956,7 +965,7 @@ def markdown(res, pngs):
                                   'references before the final iteration (up to shell %s): a noise value in a shell '
                                   'no reference was ever compared in.'
                                   % (c['cutoff_A'], c['isolated_shell'], c['aligned_up_to_shell'])
-                                  for c in isolated if c.get('isolated_shell') and c.get('aligned_up_to_shell')
+                                  for c in isolated if c.get('aligned_up_to_shell')
                                   and c['isolated_shell'] > c['aligned_up_to_shell'])), '']
     if ctl['noise']:
         lines += ['### Noise sweep (regularized refinement)', '',

@@ -4,7 +4,7 @@ import glob
 import os
 import re
 
-from . import gate, runlog, star
+from . import gate, guard, runlog, star
 
 
 def iterations(root):
@@ -28,7 +28,7 @@ def per_iteration(root):
 FSC_THRESHOLD = 1.0 / 7.0
 
 
-def _final_model(root):
+def final_model(root):
     """(reported resolution, resolution per shell, FSC per shell) of ``<root>_model.star``, read
     once; None for what is missing or unreadable."""
     path = root + '_model.star'
@@ -50,23 +50,19 @@ def _final_model(root):
 def reported_resolution(root):
     """RELION's own resolution (Å) of the converged run: ``_rlnCurrentResolution`` of
     ``<root>_model.star`` (None if absent)."""
-    return _final_model(root)[0]
+    return final_model(root)[0]
 
 
 def _last_shell_above(fsc, threshold):
-    """Last shell (>= 1) before ``fsc`` first falls below ``threshold``; 0 if shell 1 already
-    does, len - 1 if it never does."""
-    for i in range(1, len(fsc)):
-        if fsc[i] < threshold:
-            return i - 1
-    return len(fsc) - 1
+    """Last shell before ``fsc`` first falls below ``threshold`` (0: shell 1 already does)."""
+    return guard.cutoff_shell(fsc, threshold) - 1
 
 
 def fsc_first_crossing(root, threshold=0.143):
     """Resolution (Å) of the last shell before RELION's gold-standard FSC of the converged run
     (``<root>_model.star``) first falls below ``threshold``; None if it cannot be read or
     shell 1 is already below."""
-    _, res, fsc = _final_model(root)
+    _, res, fsc = final_model(root)
     if not fsc:
         return None
     i = _last_shell_above(fsc, threshold)
@@ -87,7 +83,7 @@ def resolution_check(root):
     Returns dict(final_A, relion_reported_A, fsc_first_crossing_A, isolated_shell,
     aligned_up_to_shell (:func:`aligned_up_to_shell`, when isolated), note).
     """
-    reported, res, fsc = _final_model(root)
+    reported, res, fsc = final_model(root)
     out = dict(final_A=reported, relion_reported_A=reported, fsc_first_crossing_A=None,
                isolated_shell=None, aligned_up_to_shell=None, note=None)
     if not fsc or len(fsc) < 3:

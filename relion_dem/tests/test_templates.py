@@ -21,6 +21,7 @@ from pyworkflow.utils import magentaStr
 from pyworkflow.tests import BaseTest
 
 from relion_dem import constants as C
+from relion_dem.bench import sidesplitter_source
 from relion_dem.core import runlog
 from relion_dem.tests import simulated_dataset, FAST_REFINE
 from relion_dem.tests.base import setup_project
@@ -36,14 +37,6 @@ TIME_BOUNDS = {k: v for k, v in FAST_REFINE.items()
 
 def template_path(name):
     return os.path.join(TEMPLATES, name + '.json.template')
-
-
-def sidesplitter_source():
-    """The folder with BUILD-sidesplitter.sh that scripts/scipion-env.sh builds from, or None."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    src = os.environ.get('RELION_DEM_SIDESPLITTER_SRC') or os.path.join(os.path.dirname(repo), 'shared',
-                                                                        'third_party')
-    return src if os.path.isfile(os.path.join(src, 'BUILD-sidesplitter.sh')) else None
 
 
 def sidesplitter_home():
