@@ -19,7 +19,8 @@ setup(
     long_description_content_type='text/x-rst',
     license='GPLv3',
     python_requires='>=3.8',
-    packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'benchmarks.*']),
+    # what users run; the benchmark and the network's training (relion_dem_dev) stay in the checkout
+    packages=find_packages(include=['relion_dem', 'relion_dem.*']),
     include_package_data=True,
     package_data={'relion_dem': ['data/*', 'templates/*.json.template', 'protocols.conf',
                                  'core/network/weights/*', 'core/network/*.md']},
@@ -34,7 +35,7 @@ setup(
     entry_points={
         'console_scripts': [
             'relion_dem = relion_dem.cli:main',
-            'relion_dem_extrec = relion_dem.core.runtime:main',
+            'relion_dem_extrec = relion_dem.core.runtime.extrec:main',
             'relion_dem_scipion3 = relion_dem.scipion_launcher:main',
         ],
         'pyworkflow.plugin': ['relion_dem = relion_dem'],

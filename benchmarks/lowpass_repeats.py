@@ -25,8 +25,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from relion_dem import bench  # noqa: E402
-from relion_dem.core import runinfo, star  # noqa: E402
+from relion_dem_dev import bench  # noqa: E402
+from relion_dem.core.analysis import runinfo  # noqa: E402
+from relion_dem.core.io import star
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 ARMS = (('relion', 'none'), ('dem', None))

@@ -2,7 +2,7 @@
 
     python benchmarks/network_retrain.py [--work DIR] [--reuse] [-- TRAIN OPTIONS]
 
-Runs ``python -m relion_dem.core.network.train`` in the network environment with the
+Runs ``python -m relion_dem_dev.training.train`` in the network environment with the
 settings recorded in the shipped model's JSON (seed, steps, ... : the full schedule unless
 TRAIN OPTIONS say otherwise), then compares the retrained model's validation figures (the
 training command's own: held-out structures, three half-map conditions) with the shipped
@@ -36,7 +36,7 @@ def shipped_meta():
 
 def train_argv(meta, out, extra):
     """The training command with the shipped run's hyper-parameters (extra options override)."""
-    argv = [install.default_python(), '-m', 'relion_dem.core.network.train', '--out', out]
+    argv = [install.default_python(), '-m', 'relion_dem_dev.training.train', '--out', out]
     for k, v in meta['training'].items():
         argv += ['--' + k.replace('_', '-'), str(v)]
     return argv + list(extra)

@@ -5,7 +5,7 @@ Run in the network environment (TensorFlow, and gemmi for the potentials)::
     ~/.relion_dem/netenv/bin/python benchmarks/network_validation.py [--model M.keras] [--quick]
 
 Writes ``benchmarks/results/network-validation.md`` and ``.json``. Only structures of
-:data:`relion_dem.core.network.split.HOLDOUT` are denoised (never seen in training).
+:data:`relion_dem_dev.training.split.HOLDOUT` are denoised (never seen in training).
 
 1. **Denoising.** Each held-out model -> potential map (voxel 2 Å, box ~1.4x its
    diameter) -> simulated mid-refinement half-map (B 60 Å², coloured noise scaled to the
@@ -38,8 +38,12 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from relion_dem.core import density, fourier, fsc as fsc_mod, guard, mrc  # noqa: E402
-from relion_dem.core.network import inference, simdata, split, worker  # noqa: E402
+from relion_dem.core.simulation import density  # noqa: E402
+from relion_dem.core.analysis import fourier, fsc as fsc_mod
+from relion_dem.core.runtime import guard
+from relion_dem.core.io import mrc
+from relion_dem.core.network import inference, worker  # noqa: E402
+from relion_dem_dev.training import simdata, split
 
 VOXEL = 2.0
 BFACTOR = 60.0

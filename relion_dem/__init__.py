@@ -10,6 +10,6 @@ __version__ = '0.1.0'
 
 def __getattr__(name):
     if name == 'Plugin':
-        from .plugin import Plugin
+        from relion_dem.plugin import Plugin
         return Plugin
     raise AttributeError('module %r has no attribute %r' % (__name__, name))

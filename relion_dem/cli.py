@@ -9,11 +9,11 @@ import argparse
 import json
 import sys
 
-from .core import config as config_mod
+from relion_dem.core.runtime import config as config_mod
 
 
 def _add_regularization(p):
-    from .core.enhancers import BACKENDS
+    from relion_dem.core.enhancers import BACKENDS
     g = p.add_argument_group('regularization')
     g.add_argument('--enhancer', default='classical', choices=sorted(BACKENDS),
                    help='denoiser applied to each half-map (default: %(default)s)')
@@ -53,7 +53,7 @@ def _settings(a):
 
 
 def cmd_refine(a):
-    from .core import refine
+    from relion_dem.core.runtime import launch as refine
     try:
         argv, env, cfg = refine.prepare(a.relion_args, _settings(a), a.np)
     except refine.RefineError as e:
@@ -69,7 +69,7 @@ def cmd_refine(a):
 
 
 def cmd_simulate(a):
-    from .core import simulate
+    from relion_dem.core.simulation import simulate
     info = simulate.simulate(a.model, a.outdir, box=a.box, voxel_size=a.voxel_size,
                              n_particles=a.n, snr=a.snr, seed=a.seed, cone_deg=a.cone,
                              lowpass_A=a.lowpass, pure_noise=a.pure_noise)
@@ -78,7 +78,8 @@ def cmd_simulate(a):
 
 
 def cmd_log(a):
-    from .core import runinfo, runlog
+    from relion_dem.core.analysis import runinfo
+    from relion_dem.core.runtime import runlog
     records = runlog.read(a.log or runinfo.log_path(a.root))
     print('%4s %5s %5s %8s %-6s %-44s %7s %s' % ('it', 'half', 'hpx', 'res(A)', 'gate', 'reason',
                                                  'enh(s)', 'result'))
@@ -94,17 +95,17 @@ def cmd_log(a):
 
 
 def cmd_demo(a):
-    from . import demo
+    from relion_dem import demo
     return demo.main(a)
 
 
 #: subcommands implemented in their own modules: name -> (module, help). Each module has
 #: ``main(argv) -> exit status`` with its own argparse; ``relion_dem NAME --help`` shows it.
 DELEGATED = {
-    'compare': ('relion_dem.core.report', 'compare refinements: FSC, local resolution, angles, report'),
+    'compare': ('relion_dem.core.analysis.report', 'compare refinements: FSC, local resolution, angles, report'),
     'install-network': ('relion_dem.core.network.install', 'create the environment of the bundled network'),
     'doctor': ('relion_dem.core.doctor', 'check RELION, MPI, network and deepEMhancer set-up'),
-    'bench': ('relion_dem.bench', 'paper benchmark on simulated data (RELION vs SIDESPLITTER vs DEM)'),
+    'bench': ('relion_dem_dev.bench', 'paper benchmark on simulated data (RELION vs SIDESPLITTER vs DEM)'),
 }
 
 
@@ -163,7 +164,9 @@ def main(argv=None):
         try:
             mod = import_module(module)
         except ImportError as e:
-            sys.stderr.write('relion_dem %s: not available in this installation (%s)\n' % (argv[0], e))
+            hint = (': the benchmark runs from a checkout of relion_dem (./dev.sh bench ...)'
+                    if module.startswith('relion_dem_dev') else '')
+            sys.stderr.write('relion_dem %s: not available in this installation (%s)%s\n' % (argv[0], e, hint))
             return 2
         return mod.main(argv[1:])
     a = build_parser().parse_args(argv)

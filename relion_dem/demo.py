@@ -8,9 +8,12 @@ import json
 import os
 import time
 
-from .core import fsc, mrc, recipes, refine, runinfo, simulate
-from .core.enhancers import unavailable
-from .core.metrics import angles
+from relion_dem.core.analysis import fsc as fsc, runinfo
+from relion_dem.core.io import mrc
+from relion_dem.core.simulation import recipes, simulate
+from relion_dem.core.runtime import launch as refine
+from relion_dem.core.enhancers import unavailable
+from relion_dem.core.analysis import angles
 
 DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.3, seed=7)
 

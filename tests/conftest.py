@@ -57,7 +57,7 @@ def _sha1(path):
 
 def lost_files(folder):
     """Files a run must never leave behind: temporaries, unreadable maps, altered RELION inputs."""
-    from relion_dem.core import mrc
+    from relion_dem.core.io import mrc
     originals = {sfx: _sha1(os.path.join(DATA, REQUEST + sfx)) for sfx in INPUT_SUFFIXES}
     lost = []
     for dirpath, dirnames, filenames in os.walk(folder):

@@ -76,7 +76,7 @@ def refinements():
     with open(os.path.join(base, CACHE_VERSION + '.lock'), 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(os.path.join(folder, 'dataset.json')):
-            from relion_dem.core.simulate import simulate
+            from relion_dem.core.simulation.simulate import simulate
             simulate(MODEL, folder, n_particles=500, box=40, voxel_size=3.0, snr=0.3)
         for name, reg in (('Plain', False), ('DEM', True)):
             if not os.path.exists(os.path.join(folder, name, 'run_half1_class001_unfil.mrc')):

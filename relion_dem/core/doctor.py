@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from . import relion
+from relion_dem.core.io import relion
 
 
 def _check_relion():
@@ -44,7 +44,7 @@ def _check_mpi():
 
 
 def _check_extrec():
-    from .refine import extrec_executable, RefineError
+    from relion_dem.core.runtime.launch import extrec_executable, RefineError
     try:
         return True, 'relion_dem_extrec at %s' % extrec_executable(), None
     except RefineError as e:
@@ -52,7 +52,7 @@ def _check_extrec():
 
 
 def _check_backend(name):
-    from .enhancers import BACKENDS, EnhancerError, create
+    from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
     if name not in BACKENDS:
         return False, 'enhancer %s is not available in this installation' % name, None
     try:

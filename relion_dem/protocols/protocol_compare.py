@@ -4,7 +4,7 @@
 # **************************************************************************
 """``ProtRelionDemCompare``: did regularization help? Compares N refinements.
 
-A thin Scipion layer over :mod:`relion_dem.core.report` (pure numpy/scipy): the
+A thin Scipion layer over :mod:`relion_dem.core.analysis.report` (pure numpy/scipy): the
 refinement protocols chosen (plain RELION, SIDESPLITTER, regularized...) are read from
 their RELION run roots (``extra/relion``), and the metrics (gold-standard FSC corrected by
 phase randomization, RELION's local resolution, angular and shift differences, map-model
@@ -91,7 +91,7 @@ per-iteration view of each run (resolution, healpix order, regularized iteration
         return None
 
     def compareStep(self):
-        from relion_dem.core import report
+        from relion_dem.core.analysis import report
         runs = [report.Run(root, label) for root, label in self.runRoots()]
         report._unique_labels(runs)
         truth = self.truthMap.get() or None
@@ -108,7 +108,7 @@ per-iteration view of each run (resolution, healpix order, regularized iteration
         report.write(result, arrays, out)
 
     def createOutputStep(self):
-        from relion_dem.core import report
+        from relion_dem.core.analysis import report
         result, arrays = report.load_data(self._getExtraPath())
         fscs = self._createSetOfFSCs()
         for label, f in arrays['fsc'].items():

@@ -24,7 +24,7 @@ from pwem.objects import Volume, FSC, SetOfParticles, EMFile
 
 from relion.protocols import ProtRelionRefine3D
 
-from .. import constants as C
+from relion_dem import constants as C
 
 CONFIG_NAME = 'relion_relion_dem.json'
 LOG_NAME = 'relion_relion_dem.jsonl'
@@ -176,7 +176,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     def _candidateOptions(self):
         """Backend options filled from the form and the plugin's variables (keys a backend
         does not declare are dropped in :meth:`_enhancerOptions`)."""
-        from ..plugin import Plugin
+        from relion_dem.plugin import Plugin
         name = self.getEnhancerName()
         if name == 'deepemhancer':
             opts = {'processing_type': self._enhancerChoice()[2],
@@ -221,7 +221,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return value.get() if value is not None and value.get() is not None else None
 
     def getRuntimeConfig(self):
-        """The runtime configuration dict (see relion_dem.core.config.DEFAULTS)."""
+        """The runtime configuration dict (see relion_dem.core.runtime.config.DEFAULTS)."""
         name = self.getEnhancerName()
         cfg = {
             'enhancer': name,
@@ -242,8 +242,8 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
 
     def _demEnviron(self):
         """Variables the runtime and its backends read (besides RELION's)."""
-        from ..plugin import Plugin
-        from relion_dem.core.refine import extrec_executable
+        from relion_dem.plugin import Plugin
+        from relion_dem.core.runtime.launch import extrec_executable
         env = {k: v for k, v in Plugin.getEnviron().items()
                if k.startswith('RELION_DEM_') and v is not None}
         env[C.RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE] = extrec_executable()
@@ -253,7 +253,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     @contextlib.contextmanager
     def _pluginEnvironment(self):
         """os.environ with the plugin's variables, for backend checks in this process."""
-        from ..plugin import Plugin
+        from relion_dem.plugin import Plugin
         saved = dict(os.environ)
         try:
             os.environ.update({k: v for k, v in Plugin.getEnviron().items()
@@ -265,14 +265,14 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
 
     def _getEnviron(self):
         env = ProtRelionRefine3D._getEnviron(self)
-        from ..plugin import Plugin
+        from relion_dem.plugin import Plugin
         env.update({k: v for k, v in Plugin.getEnviron().items()
                     if k.startswith('RELION_DEM_') and v is not None})
         return env
 
     # -------------------------- STEPS functions ------------------------------
     def writeRuntimeConfig(self):
-        from relion_dem.core import config as config_mod
+        from relion_dem.core.runtime import config as config_mod
         cfg = config_mod.write(self._configPath(), self.getRuntimeConfig())
         self.info('relion_dem: runtime configuration %s: enhancer %s, gate %s'
                   % (self._configPath(), cfg['enhancer'], cfg['gate']))
@@ -302,7 +302,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         if '--continue' in args and args.index('--continue') + 1 < len(args):
             optimiser = args[args.index('--continue') + 1]
             try:
-                from relion_dem.core import star
+                from relion_dem.core.io import star
                 for b in star.read(optimiser):
                     if b.has('_rlnDoExternalReconstruct'):
                         return b.get('_rlnDoExternalReconstruct', int) != 1
@@ -345,21 +345,21 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         if active:
             version = tuple(int(x) for x in active.split('.')[:2])
         else:
-            from relion_dem.core.relion import version as relion_version
+            from relion_dem.core.io.relion import version as relion_version
             with self._pluginEnvironment():
                 version = relion_version('relion_refine')
         if version is not None and version < (3, 1):
             return ['RELION %s found; in-loop regularization needs --external_reconstruct, '
                     'available from RELION 3.1.' % '.'.join(map(str, version))]
         try:
-            from relion_dem.core.refine import extrec_executable, RefineError
+            from relion_dem.core.runtime.launch import extrec_executable, RefineError
             extrec_executable()
         except RefineError as e:
             return [str(e)]
         return []
 
     def _validateEnhancer(self):
-        from relion_dem.core import config as config_mod
+        from relion_dem.core.runtime import config as config_mod
         from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
         name = self.getEnhancerName()
         hint = INSTALL_HINT.get(name)
@@ -384,7 +384,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return []
 
     def _regularizationSummary(self):
-        from relion_dem.core import runinfo
+        from relion_dem.core.analysis import runinfo
         root = self._getExtraPath('relion')
         if not os.path.exists(self._getExtraPath(LOG_NAME)):
             return []
@@ -428,7 +428,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         methods = ['3D auto-refinement was performed with RELION [Scheres2012b] %s.' % what]
         if hasattr(self, 'outputFSC'):
             try:
-                from relion_dem.core import runinfo
+                from relion_dem.core.analysis import runinfo
                 res = runinfo.resolution_check(self._getExtraPath('relion'))
                 if res['final_A']:
                     methods.append('The final gold-standard resolution was %.2f A (FSC 0.143, first crossing)%s.' % (

@@ -42,7 +42,7 @@ def data_root():
 def simulated_dataset(**overrides):
     """Simulate once (cached by parameters under $SCIPION_TESTS/relion_dem); return
     (folder, dataset description dict)."""
-    from relion_dem.core import simulate
+    from relion_dem.core.simulation import simulate
     opts = dict(SIMULATION, **overrides)
     key = hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:10]
     folder = os.path.join(data_root(), 'sim_%s' % key)

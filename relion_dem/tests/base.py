@@ -6,7 +6,7 @@ from pyworkflow.project import Manager
 from pyworkflow.utils import magentaStr
 from pwem.protocols import ProtImportParticles, ProtImportVolumes
 
-from . import simulated_dataset, mpi_env_for_root, FAST_REFINE
+from relion_dem.tests import simulated_dataset, mpi_env_for_root, FAST_REFINE
 
 
 def setup_project(cls):

@@ -9,7 +9,8 @@ import os
 from pyworkflow.utils import magentaStr
 
 from relion_dem import constants as C
-from relion_dem.core import runlog, runinfo
+from relion_dem.core.runtime import runlog
+from relion_dem.core.analysis import runinfo
 from relion_dem.protocols import ProtRelionDemRefine
 from relion_dem.tests import FAST_REFINE
 from relion_dem.tests.base import RelionDemTestBase

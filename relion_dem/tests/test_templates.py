@@ -21,8 +21,8 @@ from pyworkflow.utils import magentaStr
 from pyworkflow.tests import BaseTest
 
 from relion_dem import constants as C
-from relion_dem.bench import sidesplitter_source
-from relion_dem.core import runlog
+from relion_dem_dev.bench import sidesplitter_source
+from relion_dem.core.runtime import runlog
 from relion_dem.tests import simulated_dataset, FAST_REFINE
 from relion_dem.tests.base import setup_project
 

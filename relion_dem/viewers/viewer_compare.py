@@ -5,10 +5,10 @@ import pyworkflow.protocol.params as params
 from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, ProtocolViewer, TextView
 from pwem.viewers import FscViewer
 
-from relion_dem.core import plots, report
+from relion_dem.core.analysis import figures as plots, report
 from relion_dem.protocols.protocol_compare import ProtRelionDemCompare
 
-from .common import plotter, redraw
+from relion_dem.viewers.common import plotter, redraw
 
 
 class CompareViewer(ProtocolViewer):

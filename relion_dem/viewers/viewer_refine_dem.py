@@ -7,10 +7,11 @@ import pyworkflow.protocol.params as params
 from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, ProtocolViewer, TextView, MessageView
 from pwem.viewers import FscViewer
 
-from relion_dem.core import plots, runinfo, runlog
-from relion_dem.core.metrics import iterations
+from relion_dem.core.analysis import figures as plots, runinfo
+from relion_dem.core.runtime import runlog
+from relion_dem.core.analysis import iterations
 
-from .common import redraw, text_file
+from relion_dem.viewers.common import redraw, text_file
 
 try:
     from relion_dem.protocols.protocol_refine_dem import ProtRelionDemRefine, LOG_NAME

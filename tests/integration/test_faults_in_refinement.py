@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from relion_dem.core import recipes, refine, runinfo, runlog
+from relion_dem.core.simulation import recipes
+from relion_dem.core.runtime import launch as refine, runlog
+from relion_dem.core.analysis import runinfo
 from conftest import needs_relion
 
 pytestmark = needs_relion

@@ -6,7 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from relion_dem.core import fsc, mrc, recipes, refine, runinfo, runlog, simulate
+from relion_dem.core.analysis import fsc as fsc, runinfo
+from relion_dem.core.io import mrc
+from relion_dem.core.simulation import recipes, simulate
+from relion_dem.core.runtime import launch as refine, runlog
 from relion_dem.core.enhancers import unavailable
 from conftest import needs_relion
 from shared_refinements import MODEL

@@ -8,7 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from relion_dem.core import fsc, mrc, runinfo, runlog
+from relion_dem.core.analysis import fsc as fsc, runinfo
+from relion_dem.core.io import mrc
+from relion_dem.core.runtime import runlog
 from conftest import needs_relion
 
 pytestmark = needs_relion

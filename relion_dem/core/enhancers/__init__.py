@@ -5,10 +5,10 @@ in it can never take the runtime down): :meth:`Enhancer.command` returns the
 argument list that reads ``input`` and writes ``output``. ``none`` returns None
 (the plain reconstruction is kept: the control run).
 """
-from .base import Enhancer, EnhancerError, CallContext  # noqa: F401
-from .base import NoEnhancer
-from .classical import ClassicalEnhancer
-from .command import CommandEnhancer
+from relion_dem.core.enhancers.base import Enhancer, EnhancerError, CallContext  # noqa: F401
+from relion_dem.core.enhancers.base import NoEnhancer
+from relion_dem.core.enhancers.classical import ClassicalEnhancer
+from relion_dem.core.enhancers.command import CommandEnhancer
 
 BACKENDS = {
     'none': NoEnhancer,

@@ -1,9 +1,9 @@
 """The ``classical`` backend: FSC-weighted filter + solvent flattening, no network
-(see :mod:`relion_dem.core.classical_filter`)."""
+(see :mod:`relion_dem.core.enhancers.classical_filter`)."""
 import sys
 
-from ..classical_filter import FILTER_DEFAULTS
-from .base import Enhancer
+from relion_dem.core.enhancers.classical_filter import FILTER_DEFAULTS
+from relion_dem.core.enhancers.base import Enhancer
 
 
 class ClassicalEnhancer(Enhancer):
@@ -11,7 +11,7 @@ class ClassicalEnhancer(Enhancer):
     options = dict(FILTER_DEFAULTS)
 
     def command(self, input_path, output_path, ctx):
-        argv = [sys.executable, '-m', 'relion_dem.core.classical_filter', input_path, output_path,
+        argv = [sys.executable, '-m', 'relion_dem.core.enhancers.classical_filter', input_path, output_path,
                 '--voxel-size', str(ctx.voxel_size)]
         if ctx.star:
             argv += ['--star', ctx.star]

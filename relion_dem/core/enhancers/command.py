@@ -6,7 +6,7 @@ Run as an argument list: no shell, so paths with spaces or metacharacters are sa
 """
 import shutil
 
-from .base import Enhancer, EnhancerError
+from relion_dem.core.enhancers.base import Enhancer, EnhancerError
 
 
 class CommandEnhancer(Enhancer):

@@ -31,8 +31,8 @@ allows only with tightTarget), ``gpu`` (ids, comma separated, or -1 for CPU; ``a
 import os
 import shutil
 
-from . import register
-from .base import Enhancer, EnhancerError
+from relion_dem.core.enhancers import register
+from relion_dem.core.enhancers.base import Enhancer, EnhancerError
 
 PROCESSING_TYPES = ('tightTarget', 'wideTarget', 'highRes')
 DEFAULT_ENVS = ('deepEMhancer_env', 'xmipp_deepEMhancer')

@@ -30,9 +30,9 @@ present; deepEMhancer's 1 Å, 64, 16 otherwise).
 """
 import os
 
-from ..network import SHIPPED_MODEL, install
-from . import register
-from .base import Enhancer, EnhancerError
+from relion_dem.core.network import SHIPPED_MODEL, install
+from relion_dem.core.enhancers import register
+from relion_dem.core.enhancers.base import Enhancer, EnhancerError
 
 NETWORK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'network')
 WORKER = os.path.join(NETWORK_DIR, 'worker.py')

@@ -20,8 +20,8 @@ numpy, so it is testable without TensorFlow.
 """
 import numpy as np
 
-from .. import fourier
-from .. import fsc as fsc_mod
+from relion_dem.core.analysis import fourier
+from relion_dem.core.analysis import fsc as fsc_mod
 
 #: deepEMhancer's normalization: noise of std 0.1; values clipped at this bound
 NOISE_STD_NORMALIZED = 0.1

@@ -18,7 +18,7 @@ import time
 if __package__ in (None, ''):  # run by file path: make the relion_dem package importable
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')))
 
-from relion_dem.core import mrc  # noqa: E402
+from relion_dem.core.io import mrc  # noqa: E402
 from relion_dem.core.network import SHIPPED_MODEL  # noqa: E402
 from relion_dem.core.network import inference  # noqa: E402
 

@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from relion_dem.core import mrc
+from relion_dem.core.io import mrc
 from relion_dem.core.enhancers import BACKENDS, CallContext, EnhancerError, create
 from relion_dem.core.enhancers.deepemhancer import DeepEMhancerEnhancer, find_env
 
@@ -155,7 +155,7 @@ REAL_WHY = _real_deepemhancer()
 @pytest.mark.skipif(REAL_WHY is not None, reason='deepEMhancer is not installed here (%s)' % REAL_WHY)
 def test_real_run_on_a_map(tmp_path):
     """The real program, through the runtime's own subprocess runner and output checks."""
-    from relion_dem.core import runtime
+    from relion_dem.core.runtime import extrec as runtime
     rng = np.random.default_rng(0)
     c = (np.arange(64) - 32) ** 2
     blob = np.exp(-(c[:, None, None] + c[None, :, None] + c[None, None, :]) / 60.0) * 5

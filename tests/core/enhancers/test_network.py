@@ -6,10 +6,13 @@ import sys
 import numpy as np
 import pytest
 
-from relion_dem.core import fourier, fsc, mrc, runtime
+from relion_dem.core.analysis import fourier, fsc as fsc
+from relion_dem.core.io import mrc
+from relion_dem.core.runtime import extrec as runtime
 from relion_dem.core.enhancers import BACKENDS, CallContext, EnhancerError, create
 from relion_dem.core.enhancers.network import SERVICE, SHIPPED_MODEL, WORKER, KerasEnhancer, NetworkEnhancer
-from relion_dem.core.network import install, simdata
+from relion_dem.core.network import install
+from relion_dem_dev.training import simdata
 
 CTX = CallContext('/run/x.star', 7, 2, 2.0, 8.0, [1.0, 0.8])
 MODEL_PDB = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'relion_dem', 'data', 'adk_open.pdb.gz')
@@ -168,7 +171,7 @@ def test_keras_backend_with_a_user_model(tmp_path):
 def test_runtime_regularizes_a_real_relion_call_with_the_network(run_dir):
     """relion_dem_extrec on real RELION 3.1 request files with enhancer network: regularized, no fallback."""
     import shutil
-    from relion_dem.core import config, runlog
+    from relion_dem.core.runtime import config, runlog
     from conftest import make_run
     if shutil.which('relion_external_reconstruct') is None:
         pytest.skip('RELION (relion_external_reconstruct) is not installed')

@@ -7,8 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from relion_dem.core import mrc, runtime
-from relion_dem.core.network import install, service, simdata, worker
+from relion_dem.core.io import mrc
+from relion_dem.core.runtime import extrec as runtime
+from relion_dem.core.network import install, service, worker
+from relion_dem_dev.training import simdata
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 MODEL_PDB = os.path.join(ROOT, 'relion_dem', 'data', '19hc.pdb.gz')

@@ -6,8 +6,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from relion_dem.core import fsc, mrc
-from relion_dem.core.network import install, simdata, split, worker
+from relion_dem.core.analysis import fsc as fsc
+from relion_dem.core.io import mrc
+from relion_dem.core.network import install, worker
+from relion_dem_dev.training import simdata, split
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 NETENV_WHY = install.env_status()

@@ -1,0 +1,1 @@
+"""Files: STAR, MRC, atomic writes, RELION's programs and run layout."""

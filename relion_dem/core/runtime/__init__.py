@@ -1,0 +1,1 @@
+"""What RELION runs for each reconstruction, and how a regularized refinement is launched."""

@@ -1,0 +1,99 @@
+"""Run configuration of the external-reconstruct runtime.
+
+A JSON file written beside the run by ``relion_dem refine`` (or the Scipion
+protocol, or by hand). The runtime finds it, in order: the file named by
+``$RELION_DEM_CONFIG``; ``<root>_relion_dem.json`` for the run root of the
+STAR it was called with; ``relion_dem.json`` in the STAR's folder. Without any,
+it runs with the defaults below (plain reconstruction, logged).
+"""
+import json
+import os
+
+from relion_dem.core.io.atomic import atomic_output
+
+ENV_VAR = 'RELION_DEM_CONFIG'
+FILE_NAME = 'relion_dem.json'
+GATES = ('local_searches', 'from_iteration', 'always', 'never')
+
+DEFAULTS = {
+    'enhancer': 'none',            # a name from relion_dem.core.enhancers.BACKENDS
+    'enhancer_options': {},        # backend-specific settings (see each backend)
+    'gate': 'local_searches',      # when to regularize, one of GATES
+    'gate_iteration': 1,           # first iteration regularized with gate 'from_iteration'
+    'local_healpix_order': None,   # None: RELION's --auto_local_healpix_order, read from the run
+    'regularize_final': False,     # the final (no _half) reconstruction stays plain by default
+    'guard': True,                 # FSC honesty guard (blend plain map beyond FSC < threshold)
+    'guard_threshold': 1.0 / 7.0,
+    'timeout_s': 1800.0,           # the enhancer is killed (whole process group) after this
+    'device_lock': None,           # lock file shared by halves that use one GPU; None: no lock
+    'lock_timeout_s': 3600.0,
+    'voxel_size': None,            # Å; None: _rlnPixelSize of the run's latest _model.star
+    'log': None,                   # JSON-lines run log; None: <root>_relion_dem.jsonl beside the STAR
+    'keep_maps': False,            # keep the plain and enhanced maps of each call for inspection
+}
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or holds a bad setting."""
+
+
+def validate(cfg, source='<config>'):
+    """Return a complete configuration (defaults filled in); ConfigError naming ``source``."""
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError('%s: unknown setting(s) %s; known: %s'
+                          % (source, ', '.join(unknown), ', '.join(sorted(DEFAULTS))))
+    out = dict(DEFAULTS)
+    out.update(cfg)
+    from relion_dem.core.enhancers import BACKENDS
+    if out['enhancer'] not in BACKENDS:
+        raise ConfigError('%s: enhancer %r is not one of %s'
+                          % (source, out['enhancer'], ', '.join(sorted(BACKENDS))))
+    if out['gate'] not in GATES:
+        raise ConfigError('%s: gate %r is not one of %s' % (source, out['gate'], ', '.join(GATES)))
+    if not isinstance(out['enhancer_options'], dict):
+        raise ConfigError('%s: enhancer_options must be a JSON object' % source)
+    for key in ('timeout_s', 'lock_timeout_s', 'guard_threshold', 'gate_iteration'):
+        if not isinstance(out[key], (int, float)) or isinstance(out[key], bool) or out[key] < 0:
+            raise ConfigError('%s: %s must be a non-negative number, not %r' % (source, key, out[key]))
+    if out['local_healpix_order'] is not None and not isinstance(out['local_healpix_order'], int):
+        raise ConfigError('%s: local_healpix_order must be an integer or null' % source)
+    if out['voxel_size'] is not None and not (isinstance(out['voxel_size'], (int, float)) and out['voxel_size'] > 0):
+        raise ConfigError('%s: voxel_size must be a positive number or null' % source)
+    return out
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError as e:
+        raise ConfigError('%s: cannot read configuration (%s)' % (path, e.strerror or e))
+    except ValueError as e:
+        raise ConfigError('%s: not valid JSON (%s)' % (path, e))
+    if not isinstance(cfg, dict):
+        raise ConfigError('%s: configuration must be a JSON object' % path)
+    cfg = validate(cfg, path)
+    cfg['_source'] = os.path.abspath(path)
+    return cfg
+
+
+def locate(root):
+    """Path of the configuration for run root ``root`` (see module doc), or None."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env
+    for cand in (root + '_relion_dem.json', os.path.join(os.path.dirname(root) or '.', FILE_NAME)):
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+def write(path, cfg):
+    """Validate and write a configuration atomically; return the complete dict."""
+    full = validate({k: v for k, v in cfg.items() if not k.startswith('_')}, path)
+    with atomic_output(path) as tmp:
+        with open(tmp, 'w') as f:
+            json.dump(full, f, indent=1, sort_keys=True)
+            f.write('\n')
+    return full

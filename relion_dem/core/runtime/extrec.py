@@ -1,0 +1,344 @@
+"""The external-reconstruct runtime: what relion_refine calls for each half, every iteration.
+
+``relion_refine --external_reconstruct`` runs ``$RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE STAR``
+and then reads the map named by ``_rlnExtReconsResult``. For one call we:
+
+1. read the STAR by label; run ``relion_external_reconstruct`` on a copy of it that
+   writes to a temporary file (the plain reconstruction);
+2. ask the gate whether to regularize this call;
+3. if so, run the enhancer on this half only (optionally under a device lock), check its
+   output (exists, same box, finite), and apply the FSC honesty guard;
+4. write the result atomically with the run's voxel size, append a run-log record and
+   print one progress line.
+
+Any enhancer failure falls back to the plain reconstruction for this call (logged, exit 0,
+RELION goes on). Only a failure of RELION's own reconstruction, or an unreadable STAR,
+exits non-zero, with a message naming the file.
+"""
+import argparse
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from relion_dem.core.runtime import config as config_mod
+from relion_dem.core.runtime import gate, guard, runlog
+from relion_dem.core.io import mrc, star
+from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
+from relion_dem.core.io.relion import find_program, RelionError
+
+GENERAL = 'external_reconstruct_general'
+TAU2 = 'external_reconstruct_tau2'
+
+
+class ReconstructionError(RuntimeError):
+    """RELION's own reconstruction failed, or its input is unusable: RELION must stop."""
+
+
+class EnhancerFailure(RuntimeError):
+    """The enhancer failed for this call: fall back to the plain reconstruction."""
+
+
+def read_request(path):
+    """The call's STAR as ``(general block, FSC list)``; ReconstructionError naming the file."""
+    try:
+        blocks = star.read(path)
+        general = star.block(blocks, GENERAL)
+        for label in ('_rlnExtReconsResult', '_rlnOriginalImageSize'):
+            general.get(label)
+        fsc = []
+        for b in blocks:
+            if b.name == TAU2 and b.has('_rlnGoldStandardFsc'):
+                fsc = b.column('_rlnGoldStandardFsc', float)
+        return blocks, general, fsc
+    except (star.StarError, ValueError) as e:
+        raise ReconstructionError(str(e))
+
+
+def run_log_path(cfg, call):
+    return cfg.get('log') or call.root + '_relion_dem.jsonl'
+
+
+def model_voxel_size(call):
+    """``_rlnPixelSize`` from the run's latest ``_model.star`` (RELION 3.1+), or None."""
+    for suffix in ('_half1_model.star', '_model.star'):
+        path = gate.latest_before(call.root, call.iteration + 1, suffix)
+        value = star.first_value(path, '_rlnPixelSize', float) if path else None
+        if value:
+            return value
+    return None
+
+
+def current_resolution(call):
+    """``_rlnCurrentResolution`` (Å) of the previous iteration's model STAR, or None."""
+    path = gate.latest_before(call.root, call.iteration, '_half1_model.star') or \
+        gate.latest_before(call.root, call.iteration, '_model.star')
+    r = star.first_value(path, '_rlnCurrentResolution', float) if path else None
+    return r if r is not None and np.isfinite(r) else None
+
+
+def plain_reconstruction(blocks, general, star_path, workdir):
+    """Run relion_external_reconstruct inside ``workdir``; return (map, header voxel size).
+
+    RELION's STAR reader takes no quoted paths, so its inputs are linked into ``workdir``
+    under plain names and it writes there: paths with spaces or shell metacharacters are
+    never handed to RELION, and RELION's result path only ever receives a whole file.
+    """
+    copy = [star.Block(b.name, b.pairs, b.labels, b.rows) for b in blocks]
+    request = star.block(copy, GENERAL).pairs
+    for label, name in (('_rlnExtReconsDataReal', 'data_real.mrc'),
+                        ('_rlnExtReconsDataImag', 'data_imag.mrc'),
+                        ('_rlnExtReconsWeight', 'weight.mrc')):
+        source = request.get(label)
+        if not source or not os.path.exists(source):
+            raise ReconstructionError('%s: %s %s does not exist' % (star_path, label, source))
+        os.symlink(os.path.abspath(source), os.path.join(workdir, name))
+        request[label] = name
+    request['_rlnExtReconsResult'] = 'plain.mrc'
+    request['_rlnExtReconsResultStarfile'] = 'plain_out.star'
+    star.write(os.path.join(workdir, 'request.star'), copy)
+    try:
+        program = find_program('relion_external_reconstruct')
+    except RelionError as e:
+        raise ReconstructionError('%s: %s' % (star_path, e))
+    proc = subprocess.run([program, 'request.star'], capture_output=True, text=True, cwd=workdir)
+    tmp_result = os.path.join(workdir, 'plain.mrc')
+    if proc.returncode != 0 or not os.path.exists(tmp_result):
+        tail = (proc.stdout + proc.stderr).strip()[-1500:]
+        raise ReconstructionError('%s: relion_external_reconstruct failed (exit %d)%s'
+                                  % (star_path, proc.returncode, ':\n' + tail if tail else ''))
+    try:
+        return mrc.read(tmp_result, cubic=True)
+    except mrc.MapError as e:
+        raise ReconstructionError('%s: plain reconstruction unusable: %s' % (star_path, e))
+
+
+@contextlib.contextmanager
+def device_lock(path, timeout):
+    """Exclusive ``flock`` on ``path`` (None: no lock). The kernel drops the lock of a process
+    that dies, so a lock left by a killed run never blocks the next call."""
+    if not path:
+        yield 0.0
+        return
+    start = time.time()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() - start > timeout:
+                    raise EnhancerFailure('device lock %s still held after %.0f s' % (path, timeout))
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, ('%s pid %d\n' % (socket.gethostname(), os.getpid())).encode())
+        yield time.time() - start
+    finally:
+        os.close(fd)
+
+
+def run_enhancer(argv, timeout, log_path):
+    """Run the enhancer in its own process group; kill the whole group on timeout."""
+    with open(log_path, 'ab') as log:
+        try:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            raise EnhancerFailure('cannot start %s: %s' % (argv[0], e.strerror or e))
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise EnhancerFailure('timed out after %.0f s (process group killed)' % timeout)
+        except BaseException:
+            _kill_group(proc)
+            raise
+    if rc != 0:
+        why = 'killed by signal %d' % -rc if rc < 0 else 'exited with status %d' % rc
+        raise EnhancerFailure('%s %s (see %s)' % (os.path.basename(argv[0]), why, log_path))
+
+
+def _kill_group(proc):
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def check_enhanced(path, plain, voxel_size):
+    """The enhancer's output as an array; EnhancerFailure if missing, wrong box or voxel, non-finite."""
+    if not os.path.exists(path):
+        raise EnhancerFailure('wrote no output map')
+    try:
+        data, voxel = mrc.read(path)
+    except mrc.MapError as e:
+        raise EnhancerFailure(str(e).replace(path, 'output map'))
+    if data.shape != plain.shape:
+        raise EnhancerFailure('output box %s differs from the reconstruction %s' % (data.shape, plain.shape))
+    if voxel > 0 and abs(voxel - voxel_size) > 0.01 * voxel_size:
+        raise EnhancerFailure('output voxel size %.4g Å differs from the run\'s %.4g Å' % (voxel, voxel_size))
+    if float(data.std()) == 0.0:
+        raise EnhancerFailure('output map is constant')
+    return data
+
+
+def process(star_path, cfg=None, stdout=None):
+    """Handle one external-reconstruct call; return its run-log record.
+
+    Raises ReconstructionError when RELION's own reconstruction cannot be made.
+    """
+    stdout = stdout or sys.stdout
+    t0 = time.time()
+    star_path = os.fspath(star_path)
+    call = gate.parse_call(star_path)
+    record = dict(star=star_path, iteration=call.iteration,
+                  half=call.half if call.half else 'final', time=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                  pid=os.getpid())
+    config_error = None
+    if cfg is None:
+        path = config_mod.locate(call.root)
+        try:
+            cfg = config_mod.load(path) if path else config_mod.validate({}, 'defaults')
+        except config_mod.ConfigError as e:
+            config_error = str(e)
+            cfg = config_mod.validate({}, 'defaults')
+    record['config'] = cfg.get('_source')
+    try:
+        return _process(star_path, call, cfg, record, config_error, t0, stdout)
+    except ReconstructionError as e:
+        record.update(error=str(e), seconds=round(time.time() - t0, 3))
+        with contextlib.suppress(OSError):
+            runlog.append(run_log_path(cfg, call), record)
+        raise
+
+
+def _process(star_path, call, cfg, record, config_error, t0, stdout):
+    blocks, general, fsc = read_request(star_path)
+    result_path = general.get('_rlnExtReconsResult')
+    ori_size = general.get('_rlnOriginalImageSize', int)
+
+    workdir = tempfile.mkdtemp(prefix='.relion_dem_', dir=os.path.dirname(os.path.abspath(result_path)))
+    try:
+        plain, header_voxel = plain_reconstruction(blocks, general, star_path, workdir)
+        if plain.shape[0] != ori_size:
+            raise ReconstructionError('%s: plain reconstruction box %d differs from _rlnOriginalImageSize %d'
+                                      % (star_path, plain.shape[0], ori_size))
+        run_voxel = model_voxel_size(call)
+        voxel = cfg.get('voxel_size') or run_voxel or header_voxel
+        if cfg.get('voxel_size') and run_voxel and abs(run_voxel - voxel) > 0.01 * voxel:
+            raise ReconstructionError('%s: voxel_size %.4g Å in %s differs from the run\'s _rlnPixelSize '
+                                      '%.4g Å' % (star_path, voxel, cfg.get('_source', 'the configuration'),
+                                                   run_voxel))
+        if not voxel:
+            raise ReconstructionError('%s: voxel size unknown: no _rlnPixelSize in the run\'s model STAR; '
+                                      'set voxel_size in the configuration' % star_path)
+        if header_voxel and abs(header_voxel - voxel) > 0.01 * voxel:
+            raise ReconstructionError('%s: plain reconstruction header voxel size %.4g Å differs from '
+                                      'the run\'s %.4g Å' % (star_path, header_voxel, voxel))
+        decision = gate.decide(cfg, call)
+        record.update(voxel_size=voxel, healpix_order=decision.healpix_order,
+                      local_order=decision.local_order, resolution_A=current_resolution(call),
+                      gate=decision.regularize, gate_reason=decision.reason,
+                      enhancer=cfg['enhancer'], regularized=False, fallback=config_error,
+                      enhancer_s=0.0, lock_wait_s=0.0, guard_shell=None)
+        result = plain
+        if decision.regularize and config_error is None:
+            try:
+                result = _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record)
+                record['regularized'] = result is not plain
+            except (EnhancerFailure, EnhancerError) as e:
+                record['fallback'] = str(e)
+        if cfg.get('keep_maps') and record['regularized']:
+            keep = os.path.splitext(result_path)[0]
+            mrc.write(keep + '_plain.mrc', plain, voxel)
+        try:
+            mrc.write(result_path, result, voxel)
+        except OSError as e:
+            raise ReconstructionError('%s: cannot write the result %s (%s); nothing was left there'
+                                      % (star_path, result_path, e.strerror or e))
+    finally:
+        _remove_tree(workdir)
+    record['seconds'] = round(time.time() - t0, 3)
+    runlog.append(run_log_path(cfg, call), record)
+    stdout.write(progress_line(record) + '\n')
+    stdout.flush()
+    return record
+
+
+def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
+    enhancer = create_enhancer(cfg)
+    record['enhancer'] = enhancer.describe()
+    inp = os.path.join(workdir, 'input.mrc')
+    out = os.path.join(workdir, 'enhanced.mrc')
+    ctx = CallContext(os.path.abspath(star_path), call.iteration, call.half, voxel,
+                      record.get('resolution_A'), list(fsc),
+                      gate.solvent_mask_radius(call.root, call.iteration, voxel))
+    argv = enhancer.command(inp, out, ctx)
+    if argv is None:
+        return plain
+    mrc.write(inp, plain, voxel)
+    log_path = os.path.splitext(star_path)[0] + '_enhancer.log'
+    t = time.time()
+    with device_lock(cfg.get('device_lock'), cfg['lock_timeout_s']) as waited:
+        record['lock_wait_s'] = round(waited, 3)
+        t = time.time()
+        run_enhancer(argv, cfg['timeout_s'], log_path)
+    record['enhancer_s'] = round(time.time() - t, 3)
+    enhanced = check_enhanced(out, plain, voxel)
+    if cfg.get('keep_maps'):
+        mrc.write(os.path.splitext(star_path)[0] + '_enhanced.mrc', enhanced, voxel)
+    if cfg.get('guard') and len(fsc):
+        enhanced, shell = guard.blend(enhanced, plain, fsc, cfg['guard_threshold'])
+        record['guard_shell'] = shell
+        if shell < len(fsc):
+            record['guard_resolution_A'] = round(plain.shape[0] * voxel / max(shell, 1), 2)
+    if not np.all(np.isfinite(enhanced)):
+        raise EnhancerFailure('output map contains NaN or Inf after the guard')
+    return enhanced
+
+
+def _remove_tree(path):
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def progress_line(r):
+    what = 'regularized with %s' % r.get('enhancer') if r.get('regularized') else 'plain'
+    if r.get('fallback'):
+        what += ' (FALLBACK: %s)' % r['fallback']
+    return ('relion_dem: it %s half %s: gate %s (%s); %s; %.1f s'
+            % (r['iteration'], r['half'], 'open' if r.get('gate') else 'closed',
+               r.get('gate_reason'), what, r.get('seconds', 0.0)))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog='relion_dem_extrec',
+        description='External reconstruction for relion_refine --external_reconstruct: plain '
+                    'reconstruction, regularized by a denoiser once the gate opens. Set '
+                    'RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE=relion_dem_extrec. Configuration: '
+                    '$%s, <root>_relion_dem.json or relion_dem.json beside the STAR.' % config_mod.ENV_VAR)
+    p.add_argument('star', help='<root>_itNNN_half1_class001_external_reconstruct.star, written by relion_refine')
+    a = p.parse_args(argv)
+    try:
+        process(a.star)
+    except (ReconstructionError, ValueError, OSError) as e:
+        sys.stderr.write('relion_dem_extrec: ERROR: %s\n' % e)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Developer tools outside the installed package: the benchmark and the network's training."""

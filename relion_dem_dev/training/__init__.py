@@ -1,0 +1,1 @@
+"""Training of the bundled network: the structure split, simulated half-maps, the seeded training command."""

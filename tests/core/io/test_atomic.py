@@ -1,0 +1,37 @@
+import os
+
+import numpy as np
+import pytest
+
+from relion_dem.core.io import mrc
+from relion_dem.core.io.atomic import atomic_output
+
+
+def test_failure_inside_leaves_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / 'result.mrc'
+    mrc.write(target, np.ones((4, 4, 4)), 2.0)
+    before = target.read_bytes()
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'half a map')
+            raise RuntimeError('killed mid-write')
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == ['result.mrc']
+
+
+def test_new_file_has_normal_permissions(tmp_path):
+    target = tmp_path / 'x.mrc'
+    mrc.write(target, np.zeros((2, 2, 2)), 1.0)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (os.stat(target).st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_lost_file_check_sees_leftovers_and_broken_maps(tmp_path):
+    from conftest import lost_files
+    (tmp_path / '.run_it001.tmp.mrc').write_bytes(b'x')
+    (tmp_path / 'result.mrc').write_bytes(b'half a map')
+    mrc.write(tmp_path / 'fine.mrc', np.zeros((2, 2, 2)), 1.0)
+    found = sorted(os.path.basename(p) for p, _ in lost_files(str(tmp_path)))
+    assert found == ['.run_it001.tmp.mrc', 'result.mrc']

@@ -1,0 +1,280 @@
+"""The runtime with the real relion_external_reconstruct on real RELION request files."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from relion_dem.core.runtime import config, runlog, extrec as runtime
+from relion_dem.core.io import mrc
+from conftest import break_file, make_run, needs_relion
+
+pytestmark = needs_relion
+FAULTY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), 'faulty_enhancer.py')
+
+
+def write_config(folder, **settings):
+    path = os.path.join(folder, 'relion_dem.json')
+    config.write(path, settings)
+    return path
+
+
+def faulty(mode):
+    return {'argv': [sys.executable, FAULTY, mode, '{input}', '{output}']}
+
+
+def run_extrec(star_path, env=None):
+    """The installed console command, as relion_refine calls it."""
+    exe = os.path.join(os.path.dirname(sys.executable), 'relion_dem_extrec')
+    return subprocess.run([exe, star_path], capture_output=True, text=True, env=env)
+
+
+def result_path(star_path):
+    return star_path.replace('.star', '.mrc')
+
+
+def test_plain_call_writes_result_with_voxel_size_and_log(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='none')
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    data, voxel = mrc.read(result_path(star_path))
+    assert data.shape == (24, 24, 24) and voxel == pytest.approx(6.0)
+    assert 'relion_dem: it 7 half 1: gate open' in proc.stdout
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['iteration'] == 7 and rec['half'] == 1 and rec['gate'] is True
+    assert rec['regularized'] is False and rec['enhancer'] == 'none' and rec['healpix_order'] == 2
+    # nothing but the result and the log is left behind
+    assert not [f for f in os.listdir('Refine') if f.startswith('.')]
+
+
+def test_classical_regularizes_once_gate_open(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='classical')
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] and rec['fallback'] is None and rec['guard_shell'] >= 2
+    plain_path = make_run(run_dir, folder='Plain')
+    write_config('Plain', enhancer='none')
+    assert run_extrec(plain_path).returncode == 0
+    reg, _ = mrc.read(result_path(star_path))
+    plain, _ = mrc.read(result_path(plain_path))
+    assert not np.allclose(reg, plain)
+    assert np.corrcoef(reg.ravel(), plain.ravel())[0, 1] > 0.5
+
+
+def test_gate_closed_keeps_plain(run_dir):
+    star_path = make_run(run_dir, local_order_seen=False)
+    write_config('Refine', enhancer='classical')
+    assert run_extrec(star_path).returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['gate'] is False and rec['regularized'] is False and rec['enhancer_s'] == 0.0
+
+
+@pytest.mark.bad_input
+def test_iteration_over_99_and_path_with_spaces(run_dir):
+    star_path = make_run(run_dir, folder='My Refine (v2) $HOME;rm', iteration=123, half=2)
+    write_config('My Refine (v2) $HOME;rm', enhancer='classical')
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('My Refine (v2) $HOME;rm/run_relion_dem.jsonl')
+    assert (rec['iteration'], rec['half'], rec['regularized']) == (123, 2, True)
+    assert mrc.read(result_path(star_path))[0].shape == (24, 24, 24)
+
+
+@pytest.mark.parametrize('mode, reason', [
+    ('exit', 'exited with status 3'),
+    ('nan', 'NaN or Inf'),
+    ('wrongbox', 'output box'),
+    ('wrongvoxel', 'voxel size'),
+    ('nothing', 'wrote no output map'),
+    ('partial', 'killed by signal 9'),
+])
+@pytest.mark.fault
+def test_enhancer_failure_falls_back_to_plain(run_dir, mode, reason):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty(mode))
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    assert 'FALLBACK' in proc.stdout
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert not rec['regularized'] and reason in rec['fallback']
+    ref_path = make_run(run_dir, folder='Ref')
+    write_config('Ref', enhancer='none')
+    run_extrec(ref_path)
+    np.testing.assert_allclose(mrc.read(result_path(star_path))[0], mrc.read(result_path(ref_path))[0])
+
+
+@pytest.mark.fault
+def test_hanging_enhancer_killed_with_its_children(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('hang'), timeout_s=2)
+    t = time.time()
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0 and time.time() - t < 30
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert 'timed out after 2 s' in rec['fallback']
+    leftover = subprocess.run(['pgrep', '-f', 'time.sleep\\(600\\)'], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ''
+
+
+@pytest.mark.fault
+def test_enhancer_out_of_memory_falls_back(run_dir):
+    star_path = make_run(run_dir)
+    argv = ['prlimit', '--as=1500000000', sys.executable, FAULTY, 'oom', '{input}', '{output}']
+    write_config('Refine', enhancer='command', enhancer_options={'argv': argv})
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert not rec['regularized'] and 'exited with status' in rec['fallback']
+
+
+@pytest.mark.fault
+def test_missing_enhancer_program_falls_back(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options={'argv': ['no-such-denoiser', '{input}']})
+    assert run_extrec(star_path).returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert 'cannot start no-such-denoiser' in rec['fallback']
+
+
+@pytest.mark.bad_input
+def test_broken_relion_input_stops_with_message_and_no_result(run_dir):
+    star_path = make_run(run_dir)
+    break_file(star_path.replace('.star', '_weight.mrc'))
+    proc = run_extrec(star_path)
+    assert proc.returncode == 1
+    assert star_path in proc.stderr and 'relion_external_reconstruct failed' in proc.stderr
+    assert not os.path.exists(result_path(star_path))
+    assert not [f for f in os.listdir('Refine') if f.startswith('.')]
+
+
+@pytest.mark.bad_input
+def test_missing_star_stops_with_message(run_dir):
+    proc = run_extrec('Refine/run_it001_half1_class001_external_reconstruct.star')
+    assert proc.returncode == 1 and 'cannot read STAR file' in proc.stderr
+
+
+@pytest.mark.bad_input
+def test_bad_config_falls_back_and_says_why(run_dir):
+    star_path = make_run(run_dir)
+    with open('Refine/relion_dem.json', 'w') as f:
+        json.dump({'enhancer': 'clasical'}, f)
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert "enhancer 'clasical' is not one of" in rec['fallback'] and not rec['regularized']
+
+
+def hold_lock(lock):
+    """Another process that holds ``lock`` (flock) until it is killed."""
+    holder = subprocess.Popen([sys.executable, '-c',
+                               'import fcntl,os,time; fd=os.open(%r, os.O_RDWR|os.O_CREAT); '
+                               'fcntl.flock(fd, fcntl.LOCK_EX); print("held", flush=True); time.sleep(600)' % lock],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'held'
+    return holder
+
+
+@pytest.mark.fault
+def test_halves_in_parallel_share_a_device_lock(run_dir):
+    h1 = make_run(run_dir, half=1)
+    h2 = make_run(run_dir, half=2)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('slow-ok'),
+                 device_lock=str(run_dir / 'gpu0.lock'))
+    exe = os.path.join(os.path.dirname(sys.executable), 'relion_dem_extrec')
+    procs = [subprocess.Popen([exe, s], stdout=subprocess.PIPE, text=True) for s in (h1, h2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    recs = runlog.read('Refine/run_relion_dem.jsonl')
+    assert sorted(r['half'] for r in recs) == [1, 2]
+    assert all(r['regularized'] for r in recs)
+    assert max(r['lock_wait_s'] for r in recs) > 0.5      # one waited for the other
+
+
+@pytest.mark.fault
+def test_lock_left_by_killed_process_is_recovered(run_dir):
+    star_path = make_run(run_dir)
+    lock = str(run_dir / 'gpu0.lock')
+    holder = hold_lock(lock)
+    holder.kill()
+    holder.wait()
+    write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), device_lock=lock,
+                 lock_timeout_s=5)
+    assert run_extrec(star_path).returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] and rec['lock_wait_s'] < 1
+
+
+@pytest.mark.fault
+def test_lock_timeout_falls_back(run_dir):
+    star_path = make_run(run_dir)
+    lock = str(run_dir / 'gpu0.lock')
+    holder = hold_lock(lock)
+    try:
+        write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), device_lock=lock,
+                     lock_timeout_s=1)
+        assert run_extrec(star_path).returncode == 0
+        rec, = runlog.read('Refine/run_relion_dem.jsonl')
+        assert not rec['regularized'] and 'still held after 1 s' in rec['fallback']
+    finally:
+        holder.kill()
+
+
+@pytest.mark.bad_input
+def test_voxel_size_mismatch_stops_with_message(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='none', voxel_size=3.0)     # the run's model STAR says 6 Å
+    proc = run_extrec(star_path)
+    assert proc.returncode == 1
+    assert "voxel_size 3 Å" in proc.stderr and "_rlnPixelSize 6 Å" in proc.stderr
+    assert not os.path.exists(result_path(star_path))
+
+
+def _can_mount_tmpfs(path):
+    if os.geteuid() != 0:
+        return False
+    os.makedirs(path, exist_ok=True)
+    ok = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', path],
+                        capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(['umount', path])
+    return ok
+
+
+@pytest.mark.fault
+def test_disk_full_leaves_no_truncated_map(tmp_path, monkeypatch):
+    disk = str(tmp_path / 'disk')
+    if not _can_mount_tmpfs(disk):
+        pytest.skip('needs root and tmpfs mounts to fill a disk')
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', disk], check=True)
+    try:
+        monkeypatch.chdir(disk)
+        star_path = make_run(disk)
+        write_config('Refine', enhancer='none')
+        used = int(subprocess.run(['df', '--output=used', '-B1', disk], capture_output=True,
+                                  text=True).stdout.split()[-1])
+        # room for RELION's plain reconstruction (56 kB) but not for the result beside it
+        subprocess.run(['mount', '-o', 'remount,size=%d' % (used + 80 * 1024), disk], check=True)
+        proc = run_extrec(star_path)
+        assert proc.returncode == 1
+        assert 'cannot write the result %s (No space left on device)' % result_path(star_path) in proc.stderr
+        assert not os.path.exists(result_path(star_path))        # nothing truncated where RELION reads
+        from conftest import lost_files
+        assert lost_files(disk) == []
+    finally:
+        monkeypatch.chdir(str(tmp_path))
+        subprocess.run(['umount', '-l', disk])
+
+
+@pytest.mark.bad_input
+def test_reconstruction_failure_is_logged(run_dir):
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='none')
+    break_file(star_path.replace('.star', '_data_real.mrc'))
+    assert run_extrec(star_path).returncode == 1
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert 'relion_external_reconstruct failed' in rec['error'] and rec['iteration'] == 7

@@ -1,0 +1,141 @@
+"""The benchmark harness (issue 7): JSON shape and the artifact controls.
+
+The pure-python parts run everywhere. ``test_ci_scale`` runs the ``ci`` scale exactly as
+``relion_dem bench --scale ci`` does, with real RELION, SIDESPLITTER when built and the bundled
+network when its environment exists (every run and every control: about 11 min on 2 cores);
+it is skipped without RELION.
+"""
+import json
+import os
+import shutil
+
+import pytest
+
+from relion_dem_dev import bench
+
+needs_relion = pytest.mark.skipif(shutil.which('relion_refine_mpi') is None or shutil.which('mpirun') is None,
+                                  reason='RELION (relion_refine_mpi) and mpirun are needed')
+
+
+def _fake_result():
+    runs = {n: bench.empty_metrics() for n in bench.RUN_NAMES}
+    for n, (g, t) in zip(bench.RUN_NAMES, ((10, 12), (9, 11), (8, 9), (8, 10), (7, 7.5))):
+        runs[n].update(gold_res_A=g, truth_res_A=t, ang_err_deg=3.0, wall_s=100.0)
+    return dict(scale='ci', structure='x', snr=0.3, cone_deg=None, runs=runs,
+                controls=dict(lowpass=[dict(cutoff_A=20.0, final_res_A=21.0)],
+                              noise=[dict(snr=0.001, max_healpix=1, regularized_iterations=0)],
+                              pure_noise=dict(truth_corr=0.01)),
+                extra=dict(runs={}, details={}, controls=dict(pure_noise=dict(
+                    truth_corr=0.01, chance_mean=0.0, chance_sd=0.01)),
+                    settings=dict(data=dict(box=32, voxel_size=3.0)), enhancer='classical'))
+
+
+def test_shape_checker_accepts_the_issue_shape_and_rejects_others():
+    res = _fake_result()
+    assert bench.check_shape(res) == []
+    res['runs']['dem']['extra_key'] = 1
+    assert bench.check_shape(res)
+    res = _fake_result()
+    del res['runs']['oracle']
+    assert bench.check_shape(res)
+
+
+def test_targets_are_judged():
+    res = _fake_result()
+    judged = {name: ok for name, ok, _ in bench.targets(res)}
+    assert judged['map-vs-truth >= 10 % finer than plain RELION'] is True   # 9 vs 12 Å
+    assert judged['no run beats a low-pass cutoff'] is True
+    assert judged['gate stays closed at the extreme noise'] is True
+    assert judged['nothing emerges from pure noise'] is True
+    res['controls']['lowpass'][0]['final_res_A'] = 15.0
+    judged = {name: ok for name, ok, _ in bench.targets(res)}
+    assert judged['no run beats a low-pass cutoff'] is False
+
+
+def test_paper_scale_only_documents(tmp_path):
+    assert bench.main(['--scale', 'paper', '--out', str(tmp_path)]) == 0
+    text = (tmp_path / 'paper-settings.md').read_text()
+    assert 'not run' in text and 'box' in text
+
+
+def test_default_structures_are_held_out():
+    from relion_dem_dev.training import split
+    for scale, sid in bench.DEFAULT_STRUCTURES.items():
+        assert sid in split.HOLDOUT and sid not in ('19hc', 'adk_open'), scale
+
+
+@needs_relion
+def test_ci_scale(tmp_path):
+    """The ci scale (issue 7: it runs in CI): JSON in the issue's shape, every control holds.
+
+    It needs the benchmark's structure (shared/data/structures): the controls are properties of
+    that data set. On the demo's small protein (adk_open, 23 kDa) at the ci settings RELION went
+    on to local searches at SNR 0.001, so the extreme-noise point of the sweep is not extreme
+    enough there (measured; nothing emerged from pure noise)."""
+    from relion_dem.core.enhancers import unavailable
+    ci = bench.SCALES['ci']
+    if not os.path.isdir(_structures()):
+        pytest.skip('benchmark structures absent (%s; set RELION_DEM_STRUCTURES)' % _structures())
+    structure = bench.resolve_structure(bench.DEFAULT_STRUCTURES['ci'])
+    enhancer = 'network' if unavailable('network') is None else 'classical'
+    res = bench.run_bench('ci', structure, str(tmp_path / 'work'), enhancer=enhancer)
+    prefix = bench.write_results(res, str(tmp_path / 'results'))
+    print(open(prefix + '.md').read())
+    assert bench.check_shape(res) == []
+    with open(prefix + '.json') as f:
+        saved = json.load(f)
+    assert bench.check_shape(saved) == []
+    assert os.path.exists(prefix + '.md') and os.path.exists(prefix + '-fsc.png')
+    runs = saved['runs']
+    for name in ('relion', 'dem', 'dem_post', 'oracle'):
+        assert runs[name]['gold_res_A'] > 0 and runs[name]['truth_res_A'] > 0, name
+    assert runs['oracle']['ang_err_deg'] == 0.0
+    assert runs['relion']['regularized_iterations'] == 0
+    assert runs['dem']['regularized_iterations'] >= 1
+    # controls: never finer than a low-pass cutoff (one shell of tolerance for the filter's edge)
+    box, voxel = ci['data']['box'], ci['data']['voxel_size']
+    assert len(saved['controls']['lowpass']) == len(ci['lowpass_A'])
+    for c in saved['controls']['lowpass']:
+        shell = box * voxel / c['final_res_A']
+        assert shell <= box * voxel / c['cutoff_A'] + 1.0, c
+    # the gate never opens at the extreme noise
+    extreme = min(saved['controls']['noise'], key=lambda c: c['snr'])
+    assert extreme['regularized_iterations'] == 0, extreme
+    # nothing emerges from pure noise
+    pn = saved['extra']['controls']['pure_noise']
+    assert pn['truth_corr'] <= pn['chance_mean'] + 4 * pn['chance_sd'], pn
+
+
+def _structures():
+    from relion_dem_dev.training import split
+    return split.default_structures_dir()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize('structure, message', [
+    ('/nonexistent/model.pdb', 'no such file, and no such id'),
+    ('README.rst', 'cannot read atomic model'),
+])
+def test_bad_structure_gives_clear_error(structure, message, tmp_path, capsys):
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(repo, structure) if not structure.startswith('/') else structure
+    assert bench.main(['--scale', 'ci', '--structure', path, '--work', str(tmp_path),
+                       '--out', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and os.path.basename(structure) in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_diagnosis_of_missed_targets_is_computed_from_the_runs():
+    res = _fake_result()
+    runs = res['runs']
+    runs['relion'].update(iterations=10, wall_s=100.0, ang_err_deg=6.0)
+    runs['dem'].update(wall_s=200.0, regularized_iterations=5, enhancer_s=60.0, ang_err_deg=5.0)
+    lines = bench.diagnosis(res)
+    text = '\n'.join(lines)
+    # RELION 10 s per iteration; DEM adds (200 - 100) / 5 = 20 s per regularized iteration, 60 / 10 = 6 s a call
+    assert 'RELION takes 10.0 s per iteration' in text and 'adds 20.0 s (6.0 s per half-map call' in text
+    # map-vs-truth: DEM 9 vs RELION 12 (3.00 Å gained), dem_post 10 (2.00 Å)
+    assert 'gains 3.00 Å' in text and '(dem_post) 2.00 Å' in text
+    # gold vs truth gaps in shells of a 32 x 3 Å box: RELION 96/10 - 96/12 = 1.6, DEM 96/8 - 96/9 = 1.3
+    assert 'claims 1.6 shells' in text and 'DEM 1.3' in text and 'does not widen it' in text
