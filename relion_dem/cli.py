@@ -15,8 +15,9 @@ from relion_dem.core.runtime import config as config_mod
 def _add_regularization(p):
     from relion_dem.core.enhancers import BACKENDS
     g = p.add_argument_group('regularization')
-    g.add_argument('--enhancer', default='classical', choices=sorted(BACKENDS),
-                   help='denoiser applied to each half-map (default: %(default)s)')
+    g.add_argument('--enhancer', choices=sorted(BACKENDS),
+                   help='denoiser applied to each half-map (default: the bundled network where its '
+                        'environment is installed, else classical)')
     g.add_argument('--enhancer-option', action='append', default=[], metavar='KEY=VALUE',
                    help='backend option (JSON value), repeatable, e.g. --enhancer-option dilate_A=8')
     g.add_argument('--gate', default='local_searches', choices=config_mod.GATES,
@@ -54,6 +55,11 @@ def _settings(a):
 
 def cmd_refine(a):
     from relion_dem.core.runtime import launch as refine
+    if a.enhancer is None:
+        from relion_dem.core.enhancers import default_enhancer
+        a.enhancer, why = default_enhancer()
+        if why:
+            print('relion_dem: %s' % why)
     try:
         argv, env, cfg = refine.prepare(a.relion_args, _settings(a), a.np)
     except refine.RefineError as e:

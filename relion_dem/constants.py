@@ -27,7 +27,6 @@ RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE = 'RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE
 RELION_DEM_CONFIG = 'RELION_DEM_CONFIG'
 #: scipion-em-relion's variable for the SIDESPLITTER peer (folder of sidesplitter + wrapper)
 SIDESPLITTER_HOME = 'SIDESPLITTER_HOME'
-EXTREC_PROGRAM = 'relion_dem_extrec'
 
 # ---- the protocol form -------------------------------------------------------------------
 # enhancer choices: (label, runtime backend name, deepEMhancer model or None)

@@ -10,26 +10,33 @@ import time
 
 from relion_dem.core.analysis import fsc as fsc, runinfo
 from relion_dem.core.io import mrc
+from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import recipes, simulate
 from relion_dem.core.runtime import launch as refine
-from relion_dem.core.enhancers import unavailable
+from relion_dem.core.enhancers import default_enhancer
 from relion_dem.core.analysis import angles
 
 DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.3, seed=7)
 
 
-def pick_enhancer(requested=None):
-    """The requested backend, else the bundled network when its environment is ready, else classical."""
-    return requested or ('network' if unavailable('network') is None else 'classical')
+def pick_enhancer(requested=None, say=print):
+    """The requested backend, else the default (:func:`relion_dem.core.enhancers.default_enhancer`)."""
+    if requested:
+        return requested
+    name, why = default_enhancer()
+    if why:
+        say('relion_dem: %s' % why)
+    return name
 
 
 def truth_scores(dataset, root):
     """Map-vs-truth resolution (FSC 0.5) and median angular error (deg) against the simulation."""
     info = simulate.load(dataset)
     truth, voxel = mrc.read(os.path.join(dataset, info['truth']))
-    final, _ = mrc.read(os.path.join(dataset, root + '_class001.mrc'))
+    run = RelionRun(os.path.join(dataset, root))
+    final, _ = mrc.read(run.final_map)
     res = fsc.resolution(fsc.fsc(final, truth), voxel, 0.5)
-    d = angles.compare(os.path.join(dataset, info['truth_particles']), os.path.join(dataset, root + '_data.star'))
+    d = angles.compare(os.path.join(dataset, info['truth_particles']), run.final_data)
     return res, d['angle_median_deg']
 
 

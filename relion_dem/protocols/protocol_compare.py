@@ -20,6 +20,8 @@ from pyworkflow.constants import BETA
 from pwem.objects import FSC, EMFile
 from pwem.protocols import ProtAnalysis3D
 
+from relion_dem.core.io.layout import RelionRun
+
 __all__ = ['ProtRelionDemCompare']
 
 
@@ -162,10 +164,10 @@ per-iteration view of each run (resolution, healpix order, regularized iteration
             prot = pointer.get()
             if prot is None:
                 continue
-            root = prot._getExtraPath('relion')
-            if prot.isFinished() and not os.path.exists(root + '_half1_class001_unfil.mrc'):
-                errors.append('%s: no unfiltered half maps (%s_half1_class001_unfil.mrc): not a '
-                              'RELION auto-refine?' % (prot.getRunName(), root))
+            run = RelionRun(prot._getExtraPath('relion'))
+            if prot.isFinished() and not run.is_finished():
+                errors.append('%s: no unfiltered half maps (%s): not a RELION auto-refine?'
+                              % (prot.getRunName(), run.half_map(1)))
         for name in ('truthMap', 'truthParticles'):
             p = getattr(self, name).get()
             if p and not os.path.exists(p):

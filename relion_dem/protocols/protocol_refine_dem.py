@@ -12,9 +12,9 @@ appends one JSON line per reconstruction call to ``extra/relion_relion_dem.jsonl
 registered as the output ``outputRegularizationLog``.
 """
 import contextlib
-import glob
 import json
 import os
+import shlex
 import shutil
 from enum import Enum
 
@@ -24,10 +24,10 @@ from pwem.objects import Volume, FSC, SetOfParticles, EMFile
 
 from relion.protocols import ProtRelionRefine3D
 
+from relion_dem.core.io.layout import RelionRun
+
 from relion_dem import constants as C
 
-CONFIG_NAME = 'relion_relion_dem.json'
-LOG_NAME = 'relion_relion_dem.jsonl'
 
 INSTALL_HINT = {
     'network': 'scipion3 installb %s   (or: relion_dem install-network)' % C.NETWORK_PACKAGE,
@@ -59,7 +59,7 @@ the gold-standard FSC falls below 1/7, so the denoiser cannot inflate the resolu
 drives the refinement. Any denoiser failure falls back to the plain reconstruction for
 that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     """
-    _label = '3D auto-refine + deepEMhancer (DEM)'
+    _label = '3D auto-refine, half-maps denoised in the loop (DEM)'
     _devStatus = BETA
     _possibleOutputs = outputs
 
@@ -67,11 +67,12 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     def _defineParams(self, form):
         ProtRelionRefine3D._defineParams(self, form)
         form.addSection(label='Regularization')
-        form.addParam('enhancer', params.EnumParam, default=C.ENH_NETWORK,
+        form.addParam('enhancer', params.EnumParam, default=self._defaultEnhancer(),
                       choices=[c[0] for c in C.ENHANCER_CHOICES],
                       label='Regularize half-maps with',
                       help='Denoiser applied to each half-map inside the loop.\n'
-                           '*bundled network*: the CPU network shipped with relion_dem '
+                           '*bundled network* (the default where its environment is installed, '
+                           'else the classical filter): the network shipped with relion_dem '
                            '(scipion3 installb %s).\n'
                            '*deepEMhancer*: the GPU network of Sanchez-Garcia et al. (2021) with '
                            'its tightTarget, wideTarget or highRes model (scipion3 installb %s, '
@@ -103,7 +104,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                            'gold-standard FSC falls below the threshold and use RELION\'s own '
                            'map beyond it, so the denoiser cannot inflate the FSC that drives '
                            'the next iteration.')
-        form.addParam('guardThreshold', params.FloatParam, default=round(1.0 / 7.0, 4),
+        form.addParam('guardThreshold', params.FloatParam, default=1.0 / 7.0,
                       condition='enhancer != %d and honestyGuard' % C.ENH_NONE,
                       expertLevel=params.LEVEL_ADVANCED,
                       label='Guard FSC threshold')
@@ -147,6 +148,15 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                       help='Keep, for each regularized call, RELION\'s plain and the denoised '
                            'half-map beside the run, for inspection.')
 
+    @staticmethod
+    def _defaultEnhancer():
+        """The bundled network where its environment exists, else the classical filter (as
+        relion_dem.core.enhancers.default_enhancer; only a file check: forms open fast)."""
+        from relion_dem.core.network import install
+        from relion_dem.plugin import Plugin
+        python = Plugin.getNetworkPython() or install.default_python()
+        return C.ENH_NETWORK if os.path.exists(python) else C.ENH_CLASSICAL
+
     # -------------------------- INSERT steps functions -----------------------
     def _setSamplingArgs(self, args):
         ProtRelionRefine3D._setSamplingArgs(self, args)
@@ -167,11 +177,9 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     def getEnhancerLabel(self):
         return self._enhancerChoice()[0]
 
-    def _configPath(self):
-        return os.path.abspath(self._getExtraPath(CONFIG_NAME))
-
-    def _logPath(self):
-        return os.path.abspath(self._getExtraPath(LOG_NAME))
+    def relionRun(self):
+        """The run's files (:class:`relion_dem.core.io.layout.RelionRun`), root ``extra/relion``."""
+        return RelionRun(os.path.abspath(self._getExtraPath('relion')))
 
     def _candidateOptions(self):
         """Backend options filled from the form and the plugin's variables (keys a backend
@@ -234,30 +242,23 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             'guard_threshold': float(self.guardThreshold.get()),
             'timeout_s': float(self.enhancerTimeout.get()),
             'keep_maps': bool(self.keepMaps),
-            'log': self._logPath(),
         }
         if name == 'deepemhancer' and self.serializeDevice and (self.demGpus.get() or '').strip() != '-1':
             cfg['device_lock'] = os.path.abspath(self._getExtraPath('relion_dem_gpu.lock'))
         return cfg
 
-    def _demEnviron(self):
-        """Variables the runtime and its backends read (besides RELION's)."""
+    @staticmethod
+    def _pluginVariables():
+        """The plugin's RELION_DEM_* variables that are set (read by the runtime's backends)."""
         from relion_dem.plugin import Plugin
-        from relion_dem.core.runtime.launch import extrec_executable
-        env = {k: v for k, v in Plugin.getEnviron().items()
-               if k.startswith('RELION_DEM_') and v is not None}
-        env[C.RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE] = extrec_executable()
-        env[C.RELION_DEM_CONFIG] = self._configPath()
-        return env
+        return {k: v for k, v in Plugin.getEnviron().items() if k.startswith('RELION_DEM_') and v}
 
     @contextlib.contextmanager
     def _pluginEnvironment(self):
         """os.environ with the plugin's variables, for backend checks in this process."""
-        from relion_dem.plugin import Plugin
         saved = dict(os.environ)
         try:
-            os.environ.update({k: v for k, v in Plugin.getEnviron().items()
-                               if k.startswith('RELION_DEM_') and v})
+            os.environ.update(self._pluginVariables())
             yield
         finally:
             os.environ.clear()
@@ -265,19 +266,29 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
 
     def _getEnviron(self):
         env = ProtRelionRefine3D._getEnviron(self)
-        from relion_dem.plugin import Plugin
-        env.update({k: v for k, v in Plugin.getEnviron().items()
-                    if k.startswith('RELION_DEM_') and v is not None})
+        env.update(self._pluginVariables())
         return env
 
-    # -------------------------- STEPS functions ------------------------------
-    def writeRuntimeConfig(self):
-        from relion_dem.core.runtime import config as config_mod
-        cfg = config_mod.write(self._configPath(), self.getRuntimeConfig())
-        self.info('relion_dem: runtime configuration %s: enhancer %s, gate %s'
-                  % (self._configPath(), cfg['enhancer'], cfg['gate']))
-        return cfg
+    def _relionVersion(self):
+        """RELION's version as a tuple: scipion-em-relion's active version, else relion_refine's."""
+        from relion import Plugin as RelionPlugin
+        active = RelionPlugin.getActiveVersion()
+        if active:
+            return tuple(int(x) for x in active.split('.')[:2] if x.isdigit())
+        from relion_dem.core.io.relion import version
+        with self._pluginEnvironment():
+            return version('relion_refine')
 
+    def launchPlan(self, arguments, cwd=None):
+        """The launch plan (:func:`relion_dem.core.runtime.launch.plan`) for relion_refine
+        ``arguments`` (a string, as scipion-em-relion builds it), the same one
+        ``relion_dem refine`` builds from the same arguments and settings."""
+        from relion_dem.core.runtime import launch
+        with self._pluginEnvironment():
+            return launch.plan(shlex.split(arguments), self.getRuntimeConfig(), cwd=cwd,
+                               relion_version=self._relionVersion())
+
+    # -------------------------- STEPS functions ------------------------------
     def _prepareContinue(self):
         """Copy the sampling and optimiser STARs of the iteration continued from, so the
         gate knows the healpix order before this run has written its own."""
@@ -292,40 +303,26 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             if os.path.exists(src) and not os.path.exists(dst):
                 shutil.copy(src, dst)
 
-    @staticmethod
-    def _needsExternalFlag(arguments):
-        """RELION's continue mode takes external reconstruction from the optimiser STAR
-        (``_rlnDoExternalReconstruct``) and warns about the flag: add it only when needed."""
-        args = arguments.split()
-        if '--external_reconstruct' in args:
-            return False
-        if '--continue' in args and args.index('--continue') + 1 < len(args):
-            optimiser = args[args.index('--continue') + 1]
-            try:
-                from relion_dem.core.io import star
-                for b in star.read(optimiser):
-                    if b.has('_rlnDoExternalReconstruct'):
-                        return b.get('_rlnDoExternalReconstruct', int) != 1
-            except Exception:
-                pass
-        return True
-
     def runJob(self, program, arguments, **kwargs):
-        """relion_refine runs with --external_reconstruct and the runtime's environment."""
+        """relion_refine runs as the launch plan says: configuration written, arguments and
+        variables added."""
         if os.path.basename(str(program)).startswith('relion_refine'):
-            self.writeRuntimeConfig()
+            from relion_dem.core.runtime import config as config_mod
             if self.doContinue:
                 self._prepareContinue()
-            if self._needsExternalFlag(arguments):
-                arguments += ' --external_reconstruct'
+            plan = self.launchPlan(arguments, kwargs.get('cwd'))
+            cfg = config_mod.write(plan.config_path, plan.config)
+            self.info('relion_dem: runtime configuration %s: enhancer %s, gate %s'
+                      % (plan.config_path, cfg['enhancer'], cfg['gate']))
+            arguments = ' '.join([arguments] + plan.extra_args)
             env = kwargs.get('env') or self._getEnviron()
-            env.update(self._demEnviron())
+            env.update(plan.env)
             kwargs['env'] = env
         return ProtRelionRefine3D.runJob(self, program, arguments, **kwargs)
 
     def createOutputStep(self):
         ProtRelionRefine3D.createOutputStep(self)
-        log = EMFile(filename=self._getExtraPath(LOG_NAME))
+        log = EMFile(filename=self.relionRun().log)
         self._defineOutputs(**{outputs.outputRegularizationLog.name: log})
 
     # -------------------------- INFO functions -------------------------------
@@ -339,24 +336,20 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return errors
 
     def _validateRelion(self):
-        from relion import Plugin as RelionPlugin
-        active = RelionPlugin.getActiveVersion()
-        version = None
-        if active:
-            version = tuple(int(x) for x in active.split('.')[:2])
-        else:
-            from relion_dem.core.io.relion import version as relion_version
-            with self._pluginEnvironment():
-                version = relion_version('relion_refine')
-        if version is not None and version < (3, 1):
-            return ['RELION %s found; in-loop regularization needs --external_reconstruct, '
-                    'available from RELION 3.1.' % '.'.join(map(str, version))]
+        from relion_dem.core.runtime.launch import extrec_executable, RefineError, MIN_RELION
+        version = self._relionVersion()
+        errors = []
+        if version is not None and version[:2] < MIN_RELION:
+            errors.append('RELION %s found; in-loop regularization needs --external_reconstruct, '
+                          'available from RELION 3.1.' % '.'.join(map(str, version)))
+        if getattr(self, 'useBlush', None) is not None and self.useBlush.get():
+            errors.append('Blush regularization (useBlush) replaces RELION\'s external reconstruction, '
+                          'so the denoiser chosen under Regularization would never run: untick Blush.')
         try:
-            from relion_dem.core.runtime.launch import extrec_executable, RefineError
             extrec_executable()
         except RefineError as e:
-            return [str(e)]
-        return []
+            errors.append(str(e))
+        return errors
 
     def _validateEnhancer(self):
         from relion_dem.core.runtime import config as config_mod
@@ -385,10 +378,10 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
 
     def _regularizationSummary(self):
         from relion_dem.core.analysis import runinfo
-        root = self._getExtraPath('relion')
-        if not os.path.exists(self._getExtraPath(LOG_NAME)):
+        run = self.relionRun()
+        if not os.path.exists(run.log):
             return []
-        s = runinfo.summary(root, self._getExtraPath(LOG_NAME))
+        s = runinfo.summary(run.root, run.log)
         lines = ['Regularized iterations: *%d* of %d (first: %s), denoiser %s, %d fallback(s)'
                  % (s['regularized_iterations'], s['iterations'],
                     s['first_regularized_iteration'] if s['first_regularized_iteration'] else '-',
@@ -404,9 +397,6 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         except Exception as e:  # a summary must never break the GUI
             summary.append('Regularization log unreadable: %s' % e)
         return summary
-
-    def _summaryContinue(self):
-        return ProtRelionRefine3D._summaryContinue(self)
 
     def _methods(self):
         name = self.getEnhancerName()
@@ -429,7 +419,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         if hasattr(self, 'outputFSC'):
             try:
                 from relion_dem.core.analysis import runinfo
-                res = runinfo.resolution_check(self._getExtraPath('relion'))
+                res = runinfo.resolution_check(self.relionRun().root)
                 if res['final_A']:
                     methods.append('The final gold-standard resolution was %.2f A (FSC 0.143, first crossing)%s.' % (
                         res['final_A'], '; RELION reported %.2f A from an isolated FSC shell'

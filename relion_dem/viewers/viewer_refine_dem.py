@@ -13,18 +13,14 @@ from relion_dem.core.analysis import iterations
 
 from relion_dem.viewers.common import redraw, text_file
 
-try:
-    from relion_dem.protocols.protocol_refine_dem import ProtRelionDemRefine, LOG_NAME
-    _TARGETS = [ProtRelionDemRefine]
-except Exception:  # noqa: BLE001  (protocol or scipion-em-relion not importable)
-    ProtRelionDemRefine, LOG_NAME, _TARGETS = None, 'relion_relion_dem.jsonl', []
+from relion_dem.protocols.protocol_refine_dem import ProtRelionDemRefine
 
 
 class RefineDemViewer(ProtocolViewer):
     """Per-iteration view of a regularized refinement: resolution, healpix order,
     regularized iterations, enhancer seconds; the run log; the gold-standard FSC."""
     _label = 'viewer regularized refinement'
-    _targets = _TARGETS
+    _targets = [ProtRelionDemRefine]
     _environments = [DESKTOP_TKINTER, WEB_DJANGO]
 
     def _defineParams(self, form):
@@ -40,10 +36,10 @@ class RefineDemViewer(ProtocolViewer):
                     displayFsc=self._showFsc)
 
     def _root(self):
-        return os.path.abspath(self.protocol._getExtraPath('relion'))
+        return self.protocol.relionRun().root
 
     def _logPath(self):
-        return os.path.abspath(self.protocol._getExtraPath(LOG_NAME))
+        return self.protocol.relionRun().log
 
     def _message(self, msg):
         return [MessageView(msg, title='relion_dem', tkParent=self.getTkRoot())]
@@ -51,7 +47,7 @@ class RefineDemViewer(ProtocolViewer):
     def _showIterations(self, param=None):
         rows = iterations.table(self._root(), self._logPath())
         if not rows:
-            return self._message('No iteration written yet (%s_itNNN_sampling.star).' % self._root())
+            return self._message('No iteration written yet under %s.' % self._root())
 
         def draw(fig):
             ax = fig.add_subplot(2, 1, 1)

@@ -22,7 +22,6 @@ Writes ``DIR/report.md``, ``DIR/metrics.json`` and ``DIR/*.png``. Missing or cor
 inputs stop it with a message naming the file and exit status 2.
 """
 import argparse
-import glob
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ import numpy as np
 
 from relion_dem.core.simulation import density
 from relion_dem.core.io import mrc, star
+from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.analysis import runinfo
 from relion_dem.core.io.relion import RelionError, run as run_relion
 
@@ -48,16 +48,13 @@ class Run:
         self.spec = spec
         self.root = resolve_root(spec)
         self.label = label or default_label(self.root)
-        self.half1 = self.root + '_half1_class001_unfil.mrc'
-        self.half2 = self.root + '_half2_class001_unfil.mrc'
+        run = RelionRun(self.root)
+        self.half1, self.half2 = run.half_map(1), run.half_map(2)
         for p in (self.half1, self.half2):
             if not os.path.exists(p):
                 raise ReportError('%s: unfiltered half map missing: has run %s finished?'
                                   % (p, self.root))
-        self.data_star = self.root + '_data.star'
-        if not os.path.exists(self.data_star):
-            its = sorted(glob.glob(glob.escape(self.root) + '_it*_data.star'))
-            self.data_star = its[-1] if its else None
+        self.data_star = run.latest_data()
 
     def maps(self):
         a, apix = mrc.read(self.half1, cubic=True)
@@ -69,8 +66,8 @@ class Run:
         return a, b, apix
 
     def symmetry(self):
-        found = sorted(glob.glob(glob.escape(self.root) + '_it*_sampling.star'))
-        for path in reversed(found):
+        samplings = RelionRun(self.root).iteration_files(RelionRun.SAMPLING)
+        for path in (samplings[k] for k in sorted(samplings, reverse=True)):
             for b in star.read(path):
                 if b.has('_rlnSymmetryGroup'):
                     return b.get('_rlnSymmetryGroup')
@@ -81,18 +78,18 @@ def resolve_root(spec):
     """Run root of ``spec``: a root itself, or the finished root in a folder."""
     spec = os.path.normpath(spec)
     if os.path.isdir(spec):
-        roots = runinfo.find_roots(spec)
-        done = [r for r in roots if os.path.exists(r + '_half1_class001_unfil.mrc')]
+        roots = RelionRun.find_roots(spec)
+        done = [r for r in roots if RelionRun(r).is_finished()]
         if not roots:
             raise ReportError('%s: no RELION auto-refine run in this folder (no *_itNNN_sampling.star)' % spec)
         if not done:
             raise ReportError('%s: no finished run in this folder (no <root>_half1_class001_unfil.mrc; '
                               'roots: %s)' % (spec, ', '.join(roots)))
-        return max(done, key=lambda r: os.path.getmtime(r + '_half1_class001_unfil.mrc'))
-    if os.path.exists(spec + '_half1_class001_unfil.mrc') or glob.glob(glob.escape(spec) + '_it*_sampling.star'):
+        return max(done, key=lambda r: os.path.getmtime(RelionRun(r).half_map(1)))
+    run = RelionRun(spec)
+    if run.is_finished() or run.iterations():
         return spec
-    raise ReportError('%s: neither a run folder nor a run root (no %s_half1_class001_unfil.mrc)'
-                      % (spec, spec))
+    raise ReportError('%s: neither a run folder nor a run root (no %s)' % (spec, run.half_map(1)))
 
 
 def default_label(root):

@@ -1,23 +1,23 @@
 """What a finished (or running) refinement says about itself: resolution per iteration,
 healpix order, the calls the runtime logged."""
-import glob
 import os
-import re
 
-from relion_dem.core.runtime import gate, guard, runlog
+from relion_dem.core.runtime import guard, runlog
 from relion_dem.core.io import star
+from relion_dem.core.io.layout import RelionRun
 
 
 def iterations(root):
-    """Sorted iteration numbers with a ``_sampling.star`` under ``root``."""
-    return sorted(gate._iteration_files(root, '_sampling.star'))
+    """Sorted iteration numbers with a sampling STAR under ``root``."""
+    return RelionRun(root).iterations()
 
 
 def per_iteration(root):
     """[{iteration, resolution_A, healpix_order}] from the run's model and sampling STARs."""
     rows = []
-    models = gate._iteration_files(root, '_half1_model.star')
-    samplings = gate._iteration_files(root, '_sampling.star')
+    run = RelionRun(root)
+    models = run.iteration_files(run.HALF1_MODEL)
+    samplings = run.iteration_files(run.SAMPLING)
     for it in sorted(samplings):
         res = star.first_value(models[it], '_rlnCurrentResolution', float) if it in models else None
         rows.append(dict(iteration=it, resolution_A=res if res and res != float('inf') else None,
@@ -30,9 +30,9 @@ FSC_THRESHOLD = 1.0 / 7.0
 
 
 def final_model(root):
-    """(reported resolution, resolution per shell, FSC per shell) of ``<root>_model.star``, read
+    """(reported resolution, resolution per shell, FSC per shell) of the final model STAR, read
     once; None for what is missing or unreadable."""
-    path = root + '_model.star'
+    path = RelionRun(root).final_model
     if not os.path.exists(path):
         return None, None, None
     try:
@@ -113,7 +113,7 @@ def aligned_up_to_shell(root):
     """Largest Fourier shell any iteration before the final one compared with the references
     (half of the largest ``_rlnCurrentImageSize`` in the iteration model STARs); None if unknown."""
     sizes = [star.first_value(p, '_rlnCurrentImageSize', int)
-             for p in gate._iteration_files(root, '_half1_model.star').values()]
+             for p in RelionRun(root).iteration_files(RelionRun.HALF1_MODEL).values()]
     sizes = [v for v in sizes if v]
     return max(sizes) // 2 if sizes else None
 
@@ -124,7 +124,7 @@ def final_resolution(root):
 
 
 def log_path(root):
-    return root + '_relion_dem.jsonl'
+    return RelionRun(root).log
 
 
 def summary(root, log=None):
@@ -132,7 +132,7 @@ def summary(root, log=None):
     number beside it), iterations, regularized iterations, enhancer seconds, fallbacks."""
     records = runlog.read(log or log_path(root))
     its = iterations(root)
-    converged = os.path.exists(root + '_model.star')
+    converged = RelionRun(root).converged
     # the final iteration writes <root>_model.star etc., without an _itNNN sampling STAR
     last = (max(its) + 1 if converged else max(its)) if its else 0
     regularized = sorted({r['iteration'] for r in records if r.get('regularized')})
@@ -152,9 +152,4 @@ def summary(root, log=None):
 
 def find_roots(folder):
     """Run roots (``<folder>/<name>``) of auto-refine runs in ``folder``."""
-    roots = set()
-    for p in glob.glob(os.path.join(glob.escape(folder), '*_it*_sampling.star')):
-        m = re.match(r'^(.*)_it\d{3,}_sampling\.star$', p)
-        if m:
-            roots.add(m.group(1))
-    return sorted(roots)
+    return RelionRun.find_roots(folder)

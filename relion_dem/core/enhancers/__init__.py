@@ -45,6 +45,15 @@ def unavailable(name):
     return None
 
 
+def default_enhancer():
+    """The default backend and, when it is not the bundled network, why: the network where
+    its environment can run, else the classical filter."""
+    why = unavailable('network')
+    if why is None:
+        return 'network', None
+    return 'classical', 'the bundled network cannot run here (%s): using the classical filter' % why
+
+
 def create(cfg):
     """The backend named by ``cfg['enhancer']`` with its ``enhancer_options``."""
     return BACKENDS[cfg['enhancer']](dict(cfg.get('enhancer_options') or {}))

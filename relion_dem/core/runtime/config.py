@@ -4,19 +4,23 @@ A JSON file written beside the run by ``relion_dem refine`` (or the Scipion
 protocol, or by hand). The runtime finds it, in order: the file named by
 ``$RELION_DEM_CONFIG``; ``<root>_relion_dem.json`` for the run root of the
 STAR it was called with; ``relion_dem.json`` in the STAR's folder. Without any,
-it runs with the defaults below (plain reconstruction, logged).
+it makes the plain reconstruction (:data:`UNCONFIGURED`, logged). A file that names
+no enhancer gets the default one (:func:`relion_dem.core.enhancers.default_enhancer`:
+the bundled network where it can run, else the classical filter), as the command line
+and the Scipion form do.
 """
 import json
 import os
 
 from relion_dem.core.io.atomic import atomic_output
+from relion_dem.core.io.layout import RelionRun
 
 ENV_VAR = 'RELION_DEM_CONFIG'
 FILE_NAME = 'relion_dem.json'
 GATES = ('local_searches', 'from_iteration', 'always', 'never')
 
 DEFAULTS = {
-    'enhancer': 'none',            # a name from relion_dem.core.enhancers.BACKENDS
+    'enhancer': None,              # a name from relion_dem.core.enhancers.BACKENDS; None: the default
     'enhancer_options': {},        # backend-specific settings (see each backend)
     'gate': 'local_searches',      # when to regularize, one of GATES
     'gate_iteration': 1,           # first iteration regularized with gate 'from_iteration'
@@ -30,7 +34,13 @@ DEFAULTS = {
     'voxel_size': None,            # Å; None: _rlnPixelSize of the run's latest _model.star
     'log': None,                   # JSON-lines run log; None: <root>_relion_dem.jsonl beside the STAR
     'keep_maps': False,            # keep the plain and enhanced maps of each call for inspection
+    'skip_gridding': False,        # RELION >= 4: relion_external_reconstruct --skip_gridding, as RELION's
+                                   # own reconstruction does unless run with --dont_skip_gridding
 }
+
+
+#: what the runtime runs with when it finds no configuration: the plain reconstruction
+UNCONFIGURED = {'enhancer': 'none'}
 
 
 class ConfigError(ValueError):
@@ -45,7 +55,9 @@ def validate(cfg, source='<config>'):
                           % (source, ', '.join(unknown), ', '.join(sorted(DEFAULTS))))
     out = dict(DEFAULTS)
     out.update(cfg)
-    from relion_dem.core.enhancers import BACKENDS
+    from relion_dem.core.enhancers import BACKENDS, default_enhancer
+    if out['enhancer'] is None:
+        out['enhancer'] = default_enhancer()[0]
     if out['enhancer'] not in BACKENDS:
         raise ConfigError('%s: enhancer %r is not one of %s'
                           % (source, out['enhancer'], ', '.join(sorted(BACKENDS))))
@@ -83,7 +95,7 @@ def locate(root):
     env = os.environ.get(ENV_VAR)
     if env:
         return env
-    for cand in (root + '_relion_dem.json', os.path.join(os.path.dirname(root) or '.', FILE_NAME)):
+    for cand in (RelionRun(root).config, os.path.join(os.path.dirname(root) or '.', FILE_NAME)):
         if os.path.exists(cand):
             return cand
     return None

@@ -31,6 +31,7 @@ import numpy as np
 from relion_dem.core.runtime import config as config_mod
 from relion_dem.core.runtime import gate, guard, runlog
 from relion_dem.core.io import mrc, star
+from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
 from relion_dem.core.io.relion import find_program, RelionError
 
@@ -63,13 +64,14 @@ def read_request(path):
 
 
 def run_log_path(cfg, call):
-    return cfg.get('log') or call.root + '_relion_dem.jsonl'
+    return cfg.get('log') or RelionRun(call.root).log
 
 
 def model_voxel_size(call):
     """``_rlnPixelSize`` from the run's latest ``_model.star`` (RELION 3.1+), or None."""
-    for suffix in ('_half1_model.star', '_model.star'):
-        path = gate.latest_before(call.root, call.iteration + 1, suffix)
+    run = RelionRun(call.root)
+    for suffix in (run.HALF1_MODEL, run.MODEL):
+        path = run.latest_before(call.iteration + 1, suffix)
         value = star.first_value(path, '_rlnPixelSize', float) if path else None
         if value:
             return value
@@ -78,13 +80,13 @@ def model_voxel_size(call):
 
 def current_resolution(call):
     """``_rlnCurrentResolution`` (Å) of the previous iteration's model STAR, or None."""
-    path = gate.latest_before(call.root, call.iteration, '_half1_model.star') or \
-        gate.latest_before(call.root, call.iteration, '_model.star')
+    run = RelionRun(call.root)
+    path = run.latest_before(call.iteration, run.HALF1_MODEL) or run.latest_before(call.iteration, run.MODEL)
     r = star.first_value(path, '_rlnCurrentResolution', float) if path else None
     return r if r is not None and np.isfinite(r) else None
 
 
-def plain_reconstruction(blocks, general, star_path, workdir):
+def plain_reconstruction(blocks, general, star_path, workdir, skip_gridding=False):
     """Run relion_external_reconstruct inside ``workdir``; return (map, header voxel size).
 
     RELION's STAR reader takes no quoted paths, so its inputs are linked into ``workdir``
@@ -108,7 +110,8 @@ def plain_reconstruction(blocks, general, star_path, workdir):
         program = find_program('relion_external_reconstruct')
     except RelionError as e:
         raise ReconstructionError('%s: %s' % (star_path, e))
-    proc = subprocess.run([program, 'request.star'], capture_output=True, text=True, cwd=workdir)
+    argv = [program, 'request.star'] + (['--skip_gridding'] if skip_gridding else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=workdir)
     tmp_result = os.path.join(workdir, 'plain.mrc')
     if proc.returncode != 0 or not os.path.exists(tmp_result):
         tail = (proc.stdout + proc.stderr).strip()[-1500:]
@@ -210,10 +213,10 @@ def process(star_path, cfg=None, stdout=None):
     if cfg is None:
         path = config_mod.locate(call.root)
         try:
-            cfg = config_mod.load(path) if path else config_mod.validate({}, 'defaults')
+            cfg = config_mod.load(path) if path else config_mod.validate(config_mod.UNCONFIGURED)
         except config_mod.ConfigError as e:
             config_error = str(e)
-            cfg = config_mod.validate({}, 'defaults')
+            cfg = config_mod.validate(config_mod.UNCONFIGURED)
     record['config'] = cfg.get('_source')
     try:
         return _process(star_path, call, cfg, record, config_error, t0, stdout)
@@ -231,11 +234,13 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
 
     workdir = tempfile.mkdtemp(prefix='.relion_dem_', dir=os.path.dirname(os.path.abspath(result_path)))
     try:
-        plain, header_voxel = plain_reconstruction(blocks, general, star_path, workdir)
+        plain, header_voxel = plain_reconstruction(blocks, general, star_path, workdir,
+                                                   cfg.get('skip_gridding'))
         if plain.shape[0] != ori_size:
             raise ReconstructionError('%s: plain reconstruction box %d differs from _rlnOriginalImageSize %d'
                                       % (star_path, plain.shape[0], ori_size))
-        run_voxel = model_voxel_size(call)
+        # RELION >= 4.0.1 names the voxel size in the request itself
+        run_voxel = general.get('_rlnPixelSize', float, 0.0) or model_voxel_size(call)
         voxel = cfg.get('voxel_size') or run_voxel or header_voxel
         if cfg.get('voxel_size') and run_voxel and abs(run_voxel - voxel) > 0.01 * voxel:
             raise ReconstructionError('%s: voxel_size %.4g Å in %s differs from the run\'s _rlnPixelSize '

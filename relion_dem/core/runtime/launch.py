@@ -1,18 +1,21 @@
-"""Launch a regularized RELION auto-refine from the command line (no Scipion needed).
+"""How a regularized RELION auto-refine is launched: one plan for the command line and Scipion.
 
-Writes the runtime configuration beside the run, points
-``RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE`` at ``relion_dem_extrec``, adds
-``--external_reconstruct`` and runs ``mpirun -np N relion_refine_mpi ARGS``.
+:func:`plan` turns relion_refine arguments and the regularization settings into what the
+run needs: the checked configuration (written beside the run as ``<o>_relion_dem.json``),
+the arguments to add (``--external_reconstruct`` unless a continued run already has it),
+and the variables to set (``RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE``, ``RELION_DEM_CONFIG``).
+``relion_dem refine`` (:func:`prepare`) and the Scipion protocol both build their launch
+from it, so a new run and a ``--continue`` run are launched the same way by either.
 """
+import collections
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import sys
 
 from relion_dem.core.runtime import config as config_mod
-from relion_dem.core.io import star
+from relion_dem.core.io import layout, star
 from relion_dem.core.enhancers import EnhancerError, create as create_enhancer
 from relion_dem.core.io.relion import RelionError, find_program, mpi_environment, version
 
@@ -44,12 +47,36 @@ def extrec_executable():
                       'into the Python that runs relion_dem')
 
 
-def prepare(relion_args, settings, np_procs=3, cwd=None):
-    """Check everything and write the configuration; return (argv, env, config path).
+Plan = collections.namedtuple('Plan', 'config config_path extra_args env skip_gridding')
+Plan.__doc__ = """A launch plan: the complete configuration and where it goes, the relion_refine
+arguments to append, the environment variables to set, and whether the runtime asks
+``relion_external_reconstruct`` to skip gridding (RELION >= 4, as its own reconstruction)."""
 
-    ``settings`` are configuration keys (see relion_dem.core.runtime.config.DEFAULTS); relative
-    paths in ``relion_args`` are taken from ``cwd`` (default: the current folder), where
-    relion_refine will run.
+
+def needs_external_flag(args, cwd=None):
+    """False when ``args`` already ask for external reconstruction, or continue a run whose
+    optimiser STAR has it on (RELION takes it from there and warns about the flag)."""
+    if '--external_reconstruct' in args:
+        return False
+    continued = option_value(args, '--continue')
+    if continued:
+        path = os.path.join(cwd or '.', continued)
+        try:
+            value = star.lookup(star.read(path), '_rlnDoExternalReconstruct', int)
+        except (star.StarError, ValueError, OSError):
+            value = None
+        if value is not None:
+            return value != 1
+    return True
+
+
+def plan(relion_args, settings, cwd=None, relion_version=None):
+    """Check ``relion_args`` (a relion_refine argument list) and ``settings`` (configuration keys,
+    see :data:`relion_dem.core.runtime.config.DEFAULTS`); return a :class:`Plan`.
+
+    Relative paths are taken from ``cwd`` (default: the current folder), where relion_refine
+    will run. ``relion_version`` (a tuple) defaults to the installed relion_refine's.
+    RefineError says what is wrong; nothing is written.
     """
     base = os.path.abspath(cwd or os.getcwd())
 
@@ -57,18 +84,22 @@ def prepare(relion_args, settings, np_procs=3, cwd=None):
         return os.path.join(base, path)
 
     args = list(relion_args)
-    if args and args[0] == '--':
-        args = args[1:]
     out = option_value(args, '--o')
     if not out:
         raise RefineError('relion_refine arguments need --o OUTPUT_ROOT')
+    if '--blush' in args:
+        raise RefineError('--blush: RELION 5 then runs Blush in place of the external reconstruction, '
+                          'so relion_dem would never be called; remove --blush (relion_dem regularizes '
+                          'each half itself, with the same FSC guard as Blush)')
     continued = option_value(args, '--continue')
+    general = None
     if continued and os.path.exists(here(continued)):
         try:
+            layout.continued_root(continued)
             general = star.block(star.read(here(continued)), 'optimiser_general')
             auto = general.get('_rlnDoAutoRefine', int, 0) and general.get('_rlnDoSplitRandomHalves', int, 0)
         except (star.StarError, ValueError) as e:
-            raise RefineError(str(e))
+            raise RefineError('--continue %s' % e)
         if not auto:
             raise RefineError('--continue %s: not a gold-standard auto-refine run' % continued)
     elif not continued:
@@ -81,51 +112,52 @@ def prepare(relion_args, settings, np_procs=3, cwd=None):
         path = option_value(args, name)
         if path and not os.path.exists(here(path)):
             raise RefineError('%s %s: file does not exist' % (name, path))
+    v = relion_version if relion_version is not None else version('relion_refine')
+    if v is not None and v[:2] < MIN_RELION:
+        raise RefineError('RELION %s found; --external_reconstruct needs RELION >= 3.1'
+                          % '.'.join(map(str, v)))
+    settings = dict(settings)
+    if settings.get('local_healpix_order') is None:
+        local = option_value(args, '--auto_local_healpix_order')
+        if local is None and general is not None:
+            local = general.get('_rlnAutoLocalSearchesHealpixOrder', int, -1)
+            local = None if local < 0 else local
+        settings['local_healpix_order'] = int(local) if local is not None else 4
+    run = layout.RelionRun(here(out))
+    if not settings.get('log'):
+        settings['log'] = run.log
+    skip = bool(v is not None and v[:2] >= (4, 0) and '--dont_skip_gridding' not in args)
+    settings['skip_gridding'] = skip
+    try:
+        cfg = config_mod.validate(settings, run.config)
+        create_enhancer(cfg).check()
+    except (config_mod.ConfigError, EnhancerError) as e:
+        raise RefineError(str(e))
+    env = {'RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE': extrec_executable(),
+           config_mod.ENV_VAR: run.config}
+    extra = ['--external_reconstruct'] if needs_external_flag(args, base) else []
+    return Plan(cfg, run.config, extra, env, skip)
+
+
+def prepare(relion_args, settings, np_procs=3, cwd=None):
+    """The command line's launch: :func:`plan`, the configuration written, and the mpirun
+    command; returns (argv, env, configuration path)."""
+    args = list(relion_args)
+    if args and args[0] == '--':
+        args = args[1:]
     if np_procs < 3:
         raise RefineError('auto-refine with two half sets needs at least 3 MPI processes (--np 3)')
     try:
         program = find_program('relion_refine_mpi')
     except RelionError as e:
         raise RefineError(str(e))
-    v = version('relion_refine_mpi')
-    if v is not None and v[:2] < MIN_RELION:
-        raise RefineError('RELION %s found (%s); --external_reconstruct needs RELION >= 3.1'
-                          % ('.'.join(map(str, v)), program))
-    settings = dict(settings)
-    local = option_value(args, '--auto_local_healpix_order')
-    if continued:
-        m = re.match(r'^(.*)_it\d{3,}_optimiser\.star$', continued)
-        if not m:
-            raise RefineError('--continue %s: expected <root>_itNNN_optimiser.star' % continued)
-        # a continued run appends to the log of the run it continues
-        if not settings.get('log'):
-            settings['log'] = here(m.group(1) + '_relion_dem.jsonl')
-        if local is None:
-            try:
-                general = star.block(star.read(here(continued)), 'optimiser_general')
-                local = general.get('_rlnAutoLocalSearchesHealpixOrder')
-            except star.StarError as e:
-                raise RefineError(str(e))
-    if settings.get('local_healpix_order') is None:
-        settings['local_healpix_order'] = int(local) if local else 4
-    os.makedirs(os.path.dirname(here(out)), exist_ok=True)
-    cfg_path = here(out + '_relion_dem.json')
-    if not settings.get('log'):
-        settings['log'] = here(out + '_relion_dem.jsonl')
-    try:
-        cfg = config_mod.validate(settings, cfg_path)
-        create_enhancer(cfg).check()
-    except (config_mod.ConfigError, EnhancerError) as e:
-        raise RefineError(str(e))
-    config_mod.write(cfg_path, cfg)
-    if '--external_reconstruct' not in args:
-        args.append('--external_reconstruct')
+    p = plan(args, settings, cwd)
+    os.makedirs(os.path.dirname(p.config_path), exist_ok=True)
+    config_mod.write(p.config_path, p.config)
     env = mpi_environment()
-    env['RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE'] = extrec_executable()
-    env[config_mod.ENV_VAR] = cfg_path
+    env.update(p.env)
     mpirun = shlex.split(env.get('RELION_DEM_MPIRUN', 'mpirun'))
-    argv = mpirun + ['-np', str(np_procs), program] + args
-    return argv, env, cfg_path
+    return mpirun + ['-np', str(np_procs), program] + args + p.extra_args, env, p.config_path
 
 
 def run(relion_args, settings, np_procs=3, log=None, cwd=None):
