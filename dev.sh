@@ -4,18 +4,45 @@
 #   ./dev.sh demo [relion_dem demo options]   install what is missing, run the demo
 #   ./dev.sh test [pytest options]            install what is missing, run all tests
 #   ./dev.sh install                          install only
+#   ./dev.sh bench [relion_dem bench options] run the benchmark (relion_dem_dev, this checkout)
+#   ./dev.sh results                          copy the last full test run's reliability tally
+#                                             into benchmarks/results
 #
 # Installs (only what is missing): Debian's relion + Open MPI (as root; otherwise an
 # existing RELION found through RELION_HOME or PATH is used), a virtual environment .venv
-# with this package and Scipion, the bundled network's own environment, and the Scipion
-# set-up used by the Scipion tests. Every step is idempotent.
+# with this package and Scipion (and the developer package relion_dem_dev on its path),
+# the bundled network's own environment, and the Scipion set-up used by the Scipion tests.
+# Every step is idempotent and prints one line; the details go to build/install.log.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV=${RELION_DEM_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
+BUILD=$ROOT/build
+LOG=$BUILD/install.log
+mkdir -p "$BUILD"
 
-say() { printf '\n== %s\n' "$*"; }
+say() { printf '== %s\n' "$*"; }
+
+# step TEXT COMMAND...: one line on the terminal, the command's output in $LOG
+step() {
+    local text=$1; shift
+    printf '== %s ... ' "$text"
+    printf '\n== %s (%s)\n' "$text" "$(date '+%F %T')" >>"$LOG"
+    if "$@" >>"$LOG" 2>&1; then
+        echo ok
+    else
+        echo FAILED
+        echo "dev.sh: '$text' failed; the end of $LOG:" >&2
+        tail -n 25 "$LOG" >&2
+        exit 1
+    fi
+}
+
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "$@"
+}
 
 install_system() {
     local missing=()
@@ -27,10 +54,7 @@ install_system() {
     $PY -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ]; then
-        say "apt-get install ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        step "apt-get install ${missing[*]}" apt_install "${missing[@]}"
     else
         echo "Missing system packages: ${missing[*]}" >&2
         echo "Ask an administrator: sudo apt-get install ${missing[*]}" >&2
@@ -39,33 +63,35 @@ install_system() {
     fi
 }
 
+make_venv() {
+    $PY -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip
+}
+
+pip_install() {
+    "$VENV/bin/pip" install -q -e ".[scipion,test]"
+    # the developer package (benchmark, training) is used from this checkout, never installed
+    local site
+    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$ROOT" >"$site/relion_dem_dev.pth"
+    touch "$VENV/.relion_dem-installed"
+}
+
 install_python() {
-    if [ ! -x "$VENV/bin/python" ]; then
-        say "virtual environment $VENV"
-        $PY -m venv "$VENV"
-        "$VENV/bin/pip" install -q --upgrade pip
-    fi
-    if ! "$VENV/bin/python" -c 'import relion_dem, pyworkflow, relion' 2>/dev/null \
+    [ -x "$VENV/bin/python" ] || step "virtual environment $VENV" make_venv
+    if ! "$VENV/bin/python" -c 'import relion_dem, relion_dem_dev, pyworkflow, relion' 2>/dev/null \
        || [ setup.py -nt "$VENV/.relion_dem-installed" ]; then
-        say "pip install -e .[scipion,test]"
-        "$VENV/bin/pip" install -q -e ".[scipion,test]"
-        touch "$VENV/.relion_dem-installed"
+        step "pip install -e .[scipion,test]" pip_install
     fi
 }
 
 install_network() {
     # TensorFlow lives in its own environment: it pulls numpy 2 and would break Scipion's scipy.
-    if "$VENV/bin/relion_dem" install-network --help >/dev/null 2>&1; then
-        say "network environment (relion_dem install-network)"
-        "$VENV/bin/relion_dem" install-network
-    fi
+    step "network environment (relion_dem install-network)" "$VENV/bin/relion_dem" install-network
 }
 
 install_scipion() {
-    if [ -f scripts/scipion-env.sh ]; then
-        # shellcheck disable=SC1091
-        source scripts/scipion-env.sh
-    fi
+    # shellcheck disable=SC1091
+    source scripts/scipion-env.sh >>"$LOG" 2>&1
 }
 
 install_all() {
@@ -73,6 +99,7 @@ install_all() {
     install_python
     install_network
     install_scipion
+    say "installed (details: $LOG)"
 }
 
 cmd=${1:-help}
@@ -83,16 +110,24 @@ case "$cmd" in
     demo)
         install_all
         exec "$VENV/bin/relion_dem" demo "$@" ;;
+    bench)
+        install_all
+        exec "$VENV/bin/relion_dem" bench "$@" ;;
     test)
         install_all
         say "pytest"
         status=0
-        RELION_DEM_RELIABILITY_REPORT=1 "$VENV/bin/python" -m pytest -ra "$@" tests || status=$?
-        if [ -x scripts/test-scipion.sh ]; then
-            say "scipion3 tests"
-            scripts/test-scipion.sh || status=1
-        fi
+        # the whole suite's reliability tally goes to build/ (./dev.sh results copies it)
+        RELION_DEM_RELIABILITY_REPORT=$BUILD/test-results/reliability \
+            "$VENV/bin/python" -m pytest -ra "$@" tests || status=$?
+        say "scipion3 tests"
+        scripts/test-scipion.sh || status=1
         exit $status ;;
+    results)
+        src=$BUILD/test-results/reliability
+        [ -f "$src.json" ] || { echo "dev.sh: no tally in $src.json: run ./dev.sh test first" >&2; exit 1; }
+        for ext in json md png; do cp "$src.$ext" "benchmarks/results/reliability.$ext"; done
+        say "benchmarks/results/reliability.{json,md,png} refreshed from $src" ;;
     *)
-        sed -n '2,12p' "$0"; exit 2 ;;
+        sed -n '2,16p' "$0"; exit 2 ;;
 esac

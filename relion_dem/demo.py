@@ -2,13 +2,16 @@
 
 Particles are simulated from the small atomic model shipped in the package, then the same
 gold-standard auto-refine runs twice on them: without regularization and with it. The table
-shows what a user would look at, scored against the known truth.
+shows what a user would look at, scored against the known truth; ``relion_dem compare``'s
+report (FSC, local resolution, angles, Q-score, per-iteration view, with figures) follows.
 """
+import contextlib
+import io
 import json
 import os
 import time
 
-from relion_dem.core.analysis import fsc as fsc, runinfo
+from relion_dem.core.analysis import fsc, report, runinfo
 from relion_dem.core.io import mrc
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import recipes, simulate
@@ -92,4 +95,14 @@ def main(a):
         f.write('# relion_dem demo\n\n' + text + '\n')
     with open(os.path.join(out, 'summary.json'), 'w') as f:
         json.dump(rows, f, indent=1)
-    return 0
+    info = simulate.load(dataset)
+    folder = os.path.join(out, 'report')
+    argv = [os.path.join(dataset, 'Refine', r['run']) for r in rows] + [
+        '--out', folder, '--truth', os.path.join(dataset, info['truth']),
+        '--model', info['model'], '--centre-model']
+    print('comparing the two refinements (relion_dem compare %s)' % ' '.join(argv))
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = report.main(argv)
+    if status == 0:
+        print('report: %s' % os.path.join(folder, 'report.md'))
+    return status

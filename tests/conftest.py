@@ -109,8 +109,6 @@ def run_dir(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- reliability report
 RELIABILITY = {'fault': {}, 'bad_input': {}, 'files_lost': 0, 'files_checked': 0}
-RELIABILITY_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               'benchmarks', 'results', 'reliability')
 
 
 def pytest_configure(config):
@@ -149,9 +147,11 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Write benchmarks/results/reliability.{json,md,png} for a whole-suite run (``./dev.sh test``
-    sets RELION_DEM_RELIABILITY_REPORT=1, so partial runs leave the last tally alone)."""
-    if not os.environ.get('RELION_DEM_RELIABILITY_REPORT'):
+    """Write the tally to ``$RELION_DEM_RELIABILITY_REPORT.{json,md,png}`` (``./dev.sh test``
+    sets it to ``build/test-results/reliability``; ``./dev.sh results`` copies it into
+    benchmarks/results). Tests never write tracked files."""
+    out = os.environ.get('RELION_DEM_RELIABILITY_REPORT')
+    if not out:
         return
     if not (RELIABILITY['fault'] or RELIABILITY['bad_input']):
         return
@@ -161,10 +161,10 @@ def pytest_sessionfinish(session, exitstatus):
                    bad_inputs_tried=len(bad), bad_inputs_clear_error=sum(bad.values()),
                    files_lost=RELIABILITY['files_lost'], runs_checked_for_lost_files=RELIABILITY['files_checked'],
                    tests={k: v for d in (faults, bad) for k, v in sorted(d.items())})
-    os.makedirs(os.path.dirname(RELIABILITY_OUT), exist_ok=True)
-    with open(RELIABILITY_OUT + '.json', 'w') as f:
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out + '.json', 'w') as f:
         json.dump(summary, f, indent=1)
-    with open(RELIABILITY_OUT + '.md', 'w') as f:
+    with open(out + '.md', 'w') as f:
         f.write('# Reliability (written by the test suite)\n\n'
                 '| faults injected | survived | bad inputs tried | clear errors | files lost |\n'
                 '|---|---|---|---|---|\n| %d | %d | %d | %d | %d |\n\n'
@@ -172,23 +172,20 @@ def pytest_sessionfinish(session, exitstatus):
                    summary['bad_inputs_clear_error'], summary['files_lost']))
         for name, ok in summary['tests'].items():
             f.write('- %s %s\n' % ('ok  ' if ok else 'FAIL', name))
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        labels = ['faults', 'bad inputs', 'files lost']
-        tried = [summary['faults_injected'], summary['bad_inputs_tried'], summary['files_lost']]
-        good = [summary['faults_survived'], summary['bad_inputs_clear_error'], 0]
-        ax.barh(labels, tried, color='#d9d9d9', label='tried / lost')
-        ax.barh(labels, good, color='#2b8cbe', label='survived / clear error')
-        for i, (t, g) in enumerate(zip(tried, good)):
-            ax.text(max(t, 0.5) + 0.3, i, '%d / %d' % (g, t) if i < 2 else str(t), va='center')
-        ax.set_xlim(0, max(tried + [1]) * 1.25)
-        ax.legend(loc='lower right', fontsize=8)
-        ax.set_title('relion_dem reliability (test suite)')
-        fig.tight_layout()
-        fig.savefig(RELIABILITY_OUT + '.png', dpi=100)
-        plt.close(fig)
-    except Exception:
-        pass
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    labels = ['faults', 'bad inputs', 'files lost']
+    tried = [summary['faults_injected'], summary['bad_inputs_tried'], summary['files_lost']]
+    good = [summary['faults_survived'], summary['bad_inputs_clear_error'], 0]
+    ax.barh(labels, tried, color='#d9d9d9', label='tried / lost')
+    ax.barh(labels, good, color='#2b8cbe', label='survived / clear error')
+    for i, (t, g) in enumerate(zip(tried, good)):
+        ax.text(max(t, 0.5) + 0.3, i, '%d / %d' % (g, t) if i < 2 else str(t), va='center')
+    ax.set_xlim(0, max(tried + [1]) * 1.25)
+    ax.legend(loc='lower right', fontsize=8)
+    ax.set_title('relion_dem reliability (test suite)')
+    fig.tight_layout()
+    fig.savefig(out + '.png', dpi=100)
+    plt.close(fig)

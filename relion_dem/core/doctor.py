@@ -65,7 +65,8 @@ def _check_backend(name):
         if name == 'network':
             fix = 'relion_dem install-network'
         elif name == 'deepemhancer':
-            fix = 'scipion3 installb deepEMhancer   (or conda env with deepemhancer, then deepemhancer --download)'
+            fix = ('scipion3 installb relion_dem_deepemhancer   (or a conda environment with deepemhancer, '
+                   'then deepemhancer --download)')
         return False, text, fix
 
 

@@ -180,4 +180,4 @@ per-iteration view of each run (resolution, healpix order, regularized iteration
                 '[Pintilie2020], FSC-Q [RamirezAportela2021]).']
 
     def _citations(self):
-        return ['RamirezAportela2022']
+        return ['RamirezAportela2022', 'Chen2013', 'Pintilie2020', 'RamirezAportela2021']

@@ -195,14 +195,9 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                 opts['model_path'] = models
             opts.update(Plugin.getDeepEMhancerLocation())
             return opts
-        if name in ('network', 'keras'):
-            opts = {}
-            python = Plugin.getNetworkPython()
-            if python:
-                opts['python'] = python
-            if name == 'keras' and self.customModel.get():
-                opts['model'] = os.path.abspath(self.customModel.get())
-            return opts
+        if name == 'keras' and self.customModel.get():
+            # the network environment's python reaches the backend as RELION_DEM_NETWORK_PYTHON
+            return {'model': os.path.abspath(self.customModel.get())}
         return {}
 
     def _enhancerOptions(self):
@@ -236,7 +231,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             'enhancer_options': self._enhancerOptions(),
             'gate': C.GATE_CHOICES[self.gate.get()][1] if name != 'none' else 'never',
             'gate_iteration': max(0, self.gateIteration.get()),
-            'local_healpix_order': self._localHealpixOrder(),
+            'local_healpix_order': None,   # the launch plan reads --auto_local_healpix_order
             'regularize_final': bool(self.regularizeFinal),
             'guard': bool(self.honestyGuard),
             'guard_threshold': float(self.guardThreshold.get()),
@@ -342,6 +337,10 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         if version is not None and version[:2] < MIN_RELION:
             errors.append('RELION %s found; in-loop regularization needs --external_reconstruct, '
                           'available from RELION 3.1.' % '.'.join(map(str, version)))
+        if '--blush' in (self.extraParams.get() or '').split():
+            errors.append('--blush (Additional arguments) makes RELION 5 run Blush in place of the '
+                          'external reconstruction, so the denoiser chosen under Regularization '
+                          'would never run: remove it.')
         if getattr(self, 'useBlush', None) is not None and self.useBlush.get():
             errors.append('Blush regularization (useBlush) replaces RELION\'s external reconstruction, '
                           'so the denoiser chosen under Regularization would never run: untick Blush.')

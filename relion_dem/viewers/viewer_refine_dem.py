@@ -4,24 +4,21 @@ scipion-em-relion) this viewer targets nothing."""
 import os
 
 import pyworkflow.protocol.params as params
-from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, ProtocolViewer, TextView, MessageView
-from pwem.viewers import FscViewer
+from pyworkflow.viewer import TextView
 
-from relion_dem.core.analysis import figures as plots, runinfo
+from relion_dem.core.analysis import figures as plots, iterations, runinfo
 from relion_dem.core.runtime import runlog
-from relion_dem.core.analysis import iterations
 
-from relion_dem.viewers.common import redraw, text_file
+from relion_dem.viewers.common import DemViewer, redraw, text_file
 
 from relion_dem.protocols.protocol_refine_dem import ProtRelionDemRefine
 
 
-class RefineDemViewer(ProtocolViewer):
+class RefineDemViewer(DemViewer):
     """Per-iteration view of a regularized refinement: resolution, healpix order,
     regularized iterations, enhancer seconds; the run log; the gold-standard FSC."""
     _label = 'viewer regularized refinement'
     _targets = [ProtRelionDemRefine]
-    _environments = [DESKTOP_TKINTER, WEB_DJANGO]
 
     def _defineParams(self, form):
         form.addSection(label='Regularization')
@@ -41,38 +38,19 @@ class RefineDemViewer(ProtocolViewer):
     def _logPath(self):
         return self.protocol.relionRun().log
 
-    def _message(self, msg):
-        return [MessageView(msg, title='relion_dem', tkParent=self.getTkRoot())]
-
     def _showIterations(self, param=None):
         rows = iterations.table(self._root(), self._logPath())
         if not rows:
             return self._message('No iteration written yet under %s.' % self._root())
-
-        def draw(fig):
-            ax = fig.add_subplot(2, 1, 1)
-            plots.iterations(rows, ax=ax, title=self.protocol.getRunName())
-            ax.set_xlabel('')
-            ax2 = fig.add_subplot(2, 1, 2, sharex=ax)
-            ax2.bar([r['iteration'] for r in rows], [r.get('enhancer_s') or 0 for r in rows],
-                    color=plots.COLORS[2])
-            ax2.set_ylabel('enhancer (s)')
-            ax2.set_xlabel('iteration')
-            ax2.grid(alpha=0.3)
-        return [redraw('Regularized refinement', draw, size=(7, 5.5))]
+        title = self.protocol.getRunName()
+        return [redraw('Regularized refinement', lambda fig: plots.iteration_panels(fig, rows, title),
+                       size=(7, 5.5))]
 
     def _showLog(self, param=None):
         records = runlog.read(self._logPath())
         if not records:
             return self._message('The run log %s is empty or missing.' % self._logPath())
-        lines = ['%4s %5s %5s %8s %-6s %7s %s' % ('it', 'half', 'hpx', 'res(A)', 'gate', 'enh(s)', 'result')]
-        for r in records:
-            res = r.get('resolution_A')
-            lines.append('%4s %5s %5s %8s %-6s %7.1f %s' % (
-                r.get('iteration'), r.get('half'), r.get('healpix_order'), '%.2f' % res if res else '-',
-                'open' if r.get('gate') else 'closed', r.get('enhancer_s') or 0.0,
-                'regularized' if r.get('regularized') else
-                ('FALLBACK: ' + str(r['fallback']) if r.get('fallback') else 'plain')))
+        lines = plots.run_log_table(records)
         s = runinfo.summary(self._root(), self._logPath())
         lines += ['', 'final resolution: %s A, iterations: %s, regularized: %s, enhancer: %s s, '
                       'fallbacks: %s' % (s['final_resolution_A'], s['iterations'],
@@ -87,6 +65,4 @@ class RefineDemViewer(ProtocolViewer):
         fsc = getattr(self.protocol, 'outputFSC', None)
         if fsc is None:
             return self._message('No FSC output yet.')
-        FscViewer(project=self.getProject(), threshold=0.143, protocol=self.protocol,
-                  figure=None, addButton=True).visualize(fsc)
-        return []
+        return self._fscViewer(fsc)
