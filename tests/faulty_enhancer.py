@@ -5,7 +5,9 @@
 MODE: ok (copy, negated noise added), exit (status 3), hang (sleeps; its child too),
 nan, wrongbox, wrongvoxel, nothing, oom (allocates until the memory limit kills it),
 partial (writes half a file then dies), slow-ok (sleeps 1 s, then ok),
-flaky ITERATION (exit on odd iterations, ok on even ones).
+flaky ITERATION (exit on odd iterations, ok on even ones), decorrelate-low / decorrelate-band
+(a map that has lost the structure: Fourier shells 1-4 / 6-7 turned by 90 degrees in phase,
+so they no longer correlate with the input; the other shells halved as in ok).
 """
 import os
 import subprocess
@@ -49,6 +51,16 @@ def main():
         voxel *= 1.5
     if mode in ('ok', 'slow-ok'):
         data = data * 0.5
+    if mode.startswith('decorrelate-'):
+        first, last = (1, 4) if mode == 'decorrelate-low' else (6, 7)
+        f = np.fft.rfftn(data.astype(np.float64) * 0.5)
+        n = data.shape[0]
+        z, y = np.meshgrid(np.fft.fftfreq(n) * n, np.fft.fftfreq(n) * n, indexing='ij')
+        x = np.fft.rfftfreq(n) * n
+        shell = np.round(np.sqrt(z[..., None] ** 2 + y[..., None] ** 2 + x ** 2))
+        band = (shell >= first) & (shell <= last)
+        f[band] *= 1j
+        data = np.fft.irfftn(f, s=data.shape)
     with mrcfile.new(out, overwrite=True) as m:
         m.set_data(np.ascontiguousarray(data, dtype=np.float32))
         m.voxel_size = voxel

@@ -104,6 +104,15 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                            'gold-standard FSC falls below the threshold and use RELION\'s own '
                            'map beyond it, so the denoiser cannot inflate the FSC that drives '
                            'the next iteration.')
+        form.addParam('harmGuard', params.BooleanParam, default=True,
+                      condition='enhancer != %d' % C.ENH_NONE,
+                      label='Do-no-harm guard?',
+                      help='Inside the shells the FSC guard keeps, keep the denoised map only where '
+                           'it still agrees with this half\'s own reconstruction as much as the '
+                           'gold-standard FSC says the data can (FSC(denoised, plain) >= FSC), and '
+                           'no shell with more power than RELION\'s map; use RELION\'s map in the '
+                           'shells that fail, or for the whole call when they hold over a quarter '
+                           'of the signal (a fall-back, logged).')
         form.addParam('guardThreshold', params.FloatParam, default=1.0 / 7.0,
                       condition='enhancer != %d and honestyGuard' % C.ENH_NONE,
                       expertLevel=params.LEVEL_ADVANCED,
@@ -234,6 +243,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             'local_healpix_order': None,   # the launch plan reads --auto_local_healpix_order
             'regularize_final': bool(self.regularizeFinal),
             'guard': bool(self.honestyGuard),
+            'harm_guard': bool(self.harmGuard),
             'guard_threshold': float(self.guardThreshold.get()),
             'timeout_s': float(self.enhancerTimeout.get()),
             'keep_maps': bool(self.keepMaps),
@@ -414,6 +424,9 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             if self.honestyGuard:
                 what += ', with RELION\'s map kept beyond the shell where the gold-standard FSC ' \
                         'fell below %.3f' % self.guardThreshold.get()
+            if self.harmGuard:
+                what += ' and in the shells where the denoised map disagreed with its own half\'s ' \
+                        'reconstruction more than the gold-standard FSC allows'
         methods = ['3D auto-refinement was performed with RELION [Scheres2012b] %s.' % what]
         if hasattr(self, 'outputFSC'):
             try:

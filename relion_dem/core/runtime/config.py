@@ -27,6 +27,7 @@ DEFAULTS = {
     'local_healpix_order': None,   # None: RELION's --auto_local_healpix_order, read from the run
     'regularize_final': False,     # the final (no _half) reconstruction stays plain by default
     'guard': True,                 # FSC honesty guard (blend plain map beyond FSC < threshold)
+    'harm_guard': True,            # do-no-harm guard inside the resolved shells (runtime.harm_guard)
     'guard_threshold': 1.0 / 7.0,
     'timeout_s': 1800.0,           # the enhancer is killed (whole process group) after this
     'device_lock': None,           # lock file shared by halves that use one GPU; None: no lock

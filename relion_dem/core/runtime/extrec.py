@@ -7,7 +7,8 @@ and then reads the map named by ``_rlnExtReconsResult``. For one call we:
    writes to a temporary file (the plain reconstruction);
 2. ask the gate whether to regularize this call;
 3. if so, run the enhancer on this half only (optionally under a device lock), check its
-   output (exists, same box, finite), and apply the FSC honesty guard;
+   output (exists, same box, finite), and apply the do-no-harm guard inside the resolved
+   shells (:mod:`.harm_guard`) and the FSC honesty guard beyond them (:mod:`.guard`);
 4. write the result atomically with the run's voxel size, append a run-log record and
    print one progress line.
 
@@ -29,7 +30,7 @@ import time
 import numpy as np
 
 from relion_dem.core.runtime import config as config_mod
-from relion_dem.core.runtime import gate, guard, runlog
+from relion_dem.core.runtime import gate, guard, harm_guard, runlog
 from relion_dem.core.io import mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
@@ -304,6 +305,13 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     enhanced = check_enhanced(out, plain, voxel)
     if cfg.get('keep_maps'):
         mrc.write(os.path.splitext(star_path)[0] + '_enhanced.mrc', enhanced, voxel)
+    if cfg.get('harm_guard') and len(fsc):
+        enhanced, verdict = harm_guard.apply(enhanced, plain, fsc, guard.cutoff_shell(fsc, cfg['guard_threshold']))
+        record['harm_guard'] = dict(shells_checked=verdict.shells_checked, shells_replaced=verdict.shells_replaced,
+                                    shells_scaled=verdict.shells_scaled, worst_margin=verdict.worst_margin,
+                                    failing_signal_fraction=verdict.failing_signal_fraction)
+        if verdict.whole_call:
+            raise EnhancerFailure(verdict.reason)
     if cfg.get('guard') and len(fsc):
         enhanced, shell = guard.blend(enhanced, plain, fsc, cfg['guard_threshold'])
         record['guard_shell'] = shell
@@ -321,6 +329,10 @@ def _remove_tree(path):
 
 def progress_line(r):
     what = 'regularized with %s' % r.get('enhancer') if r.get('regularized') else 'plain'
+    harm = r.get('harm_guard') or {}
+    if r.get('regularized') and (harm.get('shells_replaced') or harm.get('shells_scaled')):
+        what += ' (do-no-harm guard: %d shell(s) plain, %d scaled)' % (len(harm['shells_replaced']),
+                                                                      harm['shells_scaled'])
     if r.get('fallback'):
         what += ' (FALLBACK: %s)' % r['fallback']
     return ('relion_dem: it %s half %s: gate %s (%s); %s; %.1f s'

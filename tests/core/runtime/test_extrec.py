@@ -278,3 +278,70 @@ def test_reconstruction_failure_is_logged(run_dir):
     assert run_extrec(star_path).returncode == 1
     rec, = runlog.read('Refine/run_relion_dem.jsonl')
     assert 'relion_external_reconstruct failed' in rec['error'] and rec['iteration'] == 7
+
+
+def shell_coefficients(data, shells):
+    """Fourier coefficients of ``data`` in the given shells (rounded radius)."""
+    from relion_dem.core.analysis import fourier
+    idx = fourier.radial_index(data.shape)
+    return np.fft.rfftn(data.astype(np.float64))[np.isin(idx, shells)]
+
+
+@pytest.mark.fault
+def test_harm_guard_puts_back_the_data_where_the_network_lost_it(run_dir):
+    """An enhancer output that no longer correlates with its input in shells 6-7 (resolved:
+    gold-standard FSC 0.59, 0.55) gets the plain reconstruction back in those shells, says so
+    in the log and the progress line, and keeps its own coefficients elsewhere."""
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('decorrelate-band'), keep_maps=True)
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] and rec['fallback'] is None
+    assert rec['harm_guard']['shells_replaced'] == [6, 7]
+    assert 'do-no-harm guard: 2 shell(s) plain' in proc.stdout
+    result, _ = mrc.read(result_path(star_path))
+    plain, _ = mrc.read(result_path(star_path).replace('.mrc', '_plain.mrc'))
+    got, want = shell_coefficients(result, [6, 7]), shell_coefficients(plain, [6, 7])
+    assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
+    # the shells the enhancer did not damage are its own (halved), not the plain map's
+    low, plain_low = shell_coefficients(result, [2, 3]), shell_coefficients(plain, [2, 3])
+    assert np.allclose(low, 0.5 * plain_low, rtol=0, atol=1e-3 * np.abs(plain_low).max())
+
+
+@pytest.mark.fault
+def test_harm_guard_falls_back_when_the_structure_is_lost(run_dir):
+    """Shells 1-4 (the molecule's shape, most of the signal) decorrelated: the whole call
+    falls back to the plain reconstruction, with the reason logged."""
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('decorrelate-low'))
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] is False
+    assert rec['fallback'].startswith('do-no-harm guard: the enhanced map disagrees with the data')
+    assert rec['harm_guard']['failing_signal_fraction'] > 0.25
+    assert 'FALLBACK: do-no-harm guard' in proc.stdout
+    fallback, _ = mrc.read(result_path(star_path))
+    write_config('Refine', enhancer='none')           # the same call, plain
+    assert run_extrec(star_path).returncode == 0
+    plain, _ = mrc.read(result_path(star_path))
+    assert np.array_equal(fallback, plain)
+
+
+@pytest.mark.fault
+def test_fsc_guard_keeps_the_plain_map_beyond_the_cutoff(run_dir):
+    """The enhancer halves every shell; the FSC guard (cutoff: shell 10, where the gold-standard
+    FSC falls below 1/7) puts RELION's own coefficients back from there on."""
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), keep_maps=True)
+    assert run_extrec(star_path).returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] and rec['guard_shell'] == 10
+    result, _ = mrc.read(result_path(star_path))
+    plain, _ = mrc.read(result_path(star_path).replace('.mrc', '_plain.mrc'))
+    beyond, plain_beyond = shell_coefficients(result, [10, 11, 12]), shell_coefficients(plain, [10, 11, 12])
+    scale = np.abs(plain_beyond).max()
+    assert scale > 0 and np.abs(beyond - plain_beyond).max() < 1e-3 * scale
+    inside, plain_inside = shell_coefficients(result, [2, 3, 4, 5]), shell_coefficients(plain, [2, 3, 4, 5])
+    assert np.allclose(inside, 0.5 * plain_inside, rtol=0, atol=1e-3 * np.abs(plain_inside).max())

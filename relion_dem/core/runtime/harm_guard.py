@@ -1,0 +1,118 @@
+"""The do-no-harm guard: inside the shells the FSC guard keeps, the enhanced map must still
+agree with the data of its own half.
+
+Model, per Fourier shell k. The half-map is P = S + N (signal, noise of power σ²); the
+gold-standard FSC between the halves is F = S² / (S² + σ²), so the half-map's correlation
+with the truth is corr(P, S) = √F. Write the enhanced map as E = a·S + b·N + M, where M is
+whatever the network put there that is in neither the signal nor this half's noise
+(invented or misplaced density; erasing the molecule makes a small and M large), and
+b ≥ 0 (a denoiser keeps, at most, some of the noise). Then
+
+    corr(E, P)·|P| = (a·S² + b·σ²) / |E|  ≥  a·S² / |E| = corr(E, S)·S
+
+so corr(E, S) ≤ corr(E, P) / √F, and E is certainly a worse estimate of the truth than the
+plain map in shell k (corr(E, S) < √F) when
+
+    FSC(E, P) < F.                                                        (1)
+
+The bound is tight for a noise-free output (b = 0) and lenient otherwise: a per-shell
+scaling of P (a Wiener filter) has FSC(E, P) = 1, a perfect denoiser FSC(E, P) = √F ≥ F.
+A shell whose enhanced/plain power ratio exceeds 1 holds more power than signal and noise
+together (S² ≤ |P|²): its amplitude is scaled back to the plain map's (phases kept, so (1)
+and the information are unchanged).
+
+Rule, using only this half's plain and enhanced maps and the current gold-standard FSC
+(never the other half's map):
+
+* shell k (1 ≤ k < the FSC guard's cutoff) fails when FSC(E, P) < F_k − t_k, with
+  t_k = max(0.02, 2/√n_k) for the n_k Fourier coefficients in the shell (two standard
+  errors of a shell correlation); a failing shell takes the plain map's coefficients;
+* shells whose power ratio exceeds 1 + t_k are scaled to the plain map's power;
+* when the failing shells carry more than ``MAX_FAILING_SIGNAL`` of the data's signal
+  (Σ F_k·|P_k|² over the shells checked) the network has departed from the data as a
+  whole, and the call falls back to the plain reconstruction.
+
+The numbers and the decision go to the run log (``harm_guard``) and the progress line.
+"""
+import collections
+
+import numpy as np
+
+from relion_dem.core.analysis import fourier
+
+#: fraction of the signal (Σ F·|P|² over the shells checked) in failing shells above which
+#: the whole call falls back to the plain reconstruction
+MAX_FAILING_SIGNAL = 0.25
+MIN_TOLERANCE = 0.02
+
+Verdict = collections.namedtuple('Verdict', 'whole_call shells_checked shells_replaced shells_scaled '
+                                            'failing_signal_fraction worst_margin reason')
+Verdict.__doc__ = """What the guard decided: ``whole_call`` (fall back to the plain map), the shells
+checked, replaced by the plain map and scaled down, the failing fraction of the signal, the
+smallest FSC(E, P) − (F − t) over the shells checked, and a sentence for the log."""
+
+
+def shell_statistics(enhanced, plain, n_shells):
+    """Per shell 0 .. n_shells-1: FSC(enhanced, plain), power ratio enhanced/plain, plain power,
+    number of coefficients; and the two transforms with the shell index of each coefficient."""
+    fe, fp = np.fft.rfftn(np.asarray(enhanced, np.float64)), np.fft.rfftn(np.asarray(plain, np.float64))
+    idx = fourier.radial_index(plain.shape)
+    inside = idx < n_shells
+    i = idx[inside]
+    e, p = fe[inside], fp[inside]
+    cross = np.bincount(i, (e * np.conj(p)).real, n_shells)
+    pe = np.bincount(i, np.abs(e) ** 2, n_shells)
+    pp = np.bincount(i, np.abs(p) ** 2, n_shells)
+    count = np.bincount(i, minlength=n_shells)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        corr = np.nan_to_num(cross / np.sqrt(pe * pp))
+        ratio = np.where(pp > 0, pe / np.where(pp > 0, pp, 1), 1.0)
+    return corr, ratio, pp, count, fe, fp, idx
+
+
+def tolerance(count):
+    """Allowed shortfall t_k of FSC(E, P) below F_k: two standard errors of a shell correlation."""
+    return np.maximum(MIN_TOLERANCE, 2.0 / np.sqrt(np.maximum(count, 1)))
+
+
+def apply(enhanced, plain, fsc, cutoff):
+    """Check ``enhanced`` against ``plain`` in shells 1 .. cutoff-1 (``fsc``: the gold-standard
+    FSC per shell). Returns (map, :class:`Verdict`); when ``verdict.whole_call`` the map is
+    ``plain`` itself."""
+    if enhanced.shape != plain.shape:
+        raise ValueError('do-no-harm guard: enhanced map %s and plain map %s differ in shape'
+                         % (enhanced.shape, plain.shape))
+    fsc = np.clip(np.asarray(fsc, dtype=float), 0.0, 1.0)
+    n = int(min(cutoff, len(fsc)))
+    if n < 2:
+        return enhanced, Verdict(False, 0, [], 0, 0.0, None, 'no resolved shell to check')
+    corr, ratio, pp, count, fe, fp, idx = shell_statistics(enhanced, plain, n)
+    tol = tolerance(count)
+    shells = np.arange(1, n)
+    margin = corr[shells] - (fsc[shells] - tol[shells])
+    failing = shells[margin < 0]
+    signal = fsc[shells] * pp[shells]
+    total = float(signal.sum())
+    fraction = float(signal[margin < 0].sum() / total) if total > 0 else 0.0
+    scaled = [int(k) for k in shells if k not in failing and ratio[k] > 1.0 + tol[k]]
+    worst = float(margin.min())
+    if fraction > MAX_FAILING_SIGNAL:
+        reason = ('do-no-harm guard: the enhanced map disagrees with the data (FSC with the plain map below '
+                  'the gold-standard FSC) in %d of %d resolved shells, %.0f%% of the signal; plain '
+                  'reconstruction kept' % (len(failing), len(shells), 100 * fraction))
+        return plain, Verdict(True, len(shells), [int(k) for k in failing], 0, round(fraction, 4),
+                              round(worst, 4), reason)
+    weight = np.ones(n)             # of the enhanced coefficients, per shell
+    weight[failing] = 0.0
+    gain = np.ones(n)
+    gain[scaled] = 1.0 / np.sqrt(ratio[scaled])
+    inside = idx < n
+    k = idx[inside]
+    out = fe.copy()
+    out[inside] = weight[k] * gain[k] * fe[inside] + (1.0 - weight[k]) * fp[inside]
+    result = np.fft.irfftn(out, s=plain.shape, axes=(0, 1, 2)).astype(np.float32)
+    reason = ('do-no-harm guard: %d shell(s) replaced by the plain map (%.0f%% of the signal), %d scaled '
+              'down to its power' % (len(failing), 100 * fraction, len(scaled))
+              if len(failing) or scaled else 'do-no-harm guard: enhanced map agrees with the data')
+    return result, Verdict(False, len(shells), [int(k) for k in failing], len(scaled), round(fraction, 4),
+                           round(worst, 4), reason)
