@@ -15,11 +15,15 @@ plain map in shell k (corr(E, S) < √F) when
 
     FSC(E, P) < F.                                                        (1)
 
-The bound is tight for a noise-free output (b = 0) and lenient otherwise: a per-shell
+For the average of the two halves (post-processing, ``full_map=True``) the same argument
+holds with corr(P, S)² = 2F / (1 + F) in place of F. The bound is tight for a noise-free
+output (b = 0) and lenient otherwise: a per-shell
 scaling of P (a Wiener filter) has FSC(E, P) = 1, a perfect denoiser FSC(E, P) = √F ≥ F.
-A shell whose enhanced/plain power ratio exceeds 1 holds more power than signal and noise
-together (S² ≤ |P|²): its amplitude is scaled back to the plain map's (phases kept, so (1)
-and the information are unchanged).
+A shell whose enhanced/plain power ratio exceeds 1 claims more than RELION's own estimate:
+an undamped half-map holds signal and noise (S² ≤ |P|²), and RELION's reconstruction is
+Wiener-damped (|P|² ≈ F·S²), weighting each shell of the next reference by the confidence
+the data give it. Such a shell is scaled back to the plain map's power (phases kept, so (1)
+and the information are unchanged; only the extra confidence goes).
 
 Rule, using only this half's plain and enhanced maps and the current gold-standard FSC
 (never the other half's map):
@@ -75,14 +79,16 @@ def tolerance(count):
     return np.maximum(MIN_TOLERANCE, 2.0 / np.sqrt(np.maximum(count, 1)))
 
 
-def apply(enhanced, plain, fsc, cutoff):
+def apply(enhanced, plain, fsc, cutoff, full_map=False):
     """Check ``enhanced`` against ``plain`` in shells 1 .. cutoff-1 (``fsc``: the gold-standard
-    FSC per shell). Returns (map, :class:`Verdict`); when ``verdict.whole_call`` the map is
-    ``plain`` itself."""
+    FSC per shell; ``plain`` one half-map, or with ``full_map`` the average of both). Returns
+    (map, :class:`Verdict`); when ``verdict.whole_call`` the map is ``plain`` itself."""
     if enhanced.shape != plain.shape:
         raise ValueError('do-no-harm guard: enhanced map %s and plain map %s differ in shape'
                          % (enhanced.shape, plain.shape))
     fsc = np.clip(np.asarray(fsc, dtype=float), 0.0, 1.0)
+    if full_map:
+        fsc = 2.0 * fsc / (1.0 + fsc)      # squared correlation of the average with the truth
     n = int(min(cutoff, len(fsc)))
     if n < 2:
         return enhanced, Verdict(False, 0, [], 0, 0.0, None, 'no resolved shell to check')

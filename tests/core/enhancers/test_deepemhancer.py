@@ -155,7 +155,7 @@ REAL_WHY = _real_deepemhancer()
 @pytest.mark.skipif(REAL_WHY is not None, reason='deepEMhancer is not installed here (%s)' % REAL_WHY)
 def test_real_run_on_a_map(tmp_path):
     """The real program, through the runtime's own subprocess runner and output checks."""
-    from relion_dem.core.runtime import extrec as runtime
+    from relion_dem.core.enhancers import process
     rng = np.random.default_rng(0)
     c = (np.arange(64) - 32) ** 2
     blob = np.exp(-(c[:, None, None] + c[None, :, None] + c[None, None, :]) / 60.0) * 5
@@ -163,6 +163,6 @@ def test_real_run_on_a_map(tmp_path):
     inp, out = str(tmp_path / 'in.mrc'), str(tmp_path / 'out.mrc')
     mrc.write(inp, data, 1.35)
     e = DeepEMhancerEnhancer(dict(gpu='auto'))
-    runtime.run_enhancer(e.command(inp, out, CTX), 3600, str(tmp_path / 'log.txt'))
-    result = runtime.check_enhanced(out, data, 1.35)
+    process.run_enhancer(e.command(inp, out, CTX), 3600, str(tmp_path / 'log.txt'))
+    result = process.check_enhanced(out, data, 1.35)
     assert result.shape == data.shape and np.isfinite(result).all()

@@ -8,7 +8,7 @@ import pytest
 
 from relion_dem.core.analysis import fourier, fsc as fsc
 from relion_dem.core.io import mrc
-from relion_dem.core.runtime import extrec as runtime
+from relion_dem.core.enhancers import process
 from relion_dem.core.enhancers import BACKENDS, CallContext, EnhancerError, create
 from relion_dem.core.enhancers.network import SERVICE, SHIPPED_MODEL, WORKER, KerasEnhancer, NetworkEnhancer
 from relion_dem.core.network import install
@@ -111,8 +111,8 @@ def test_real_network_run_through_runtime_improves_the_map(tmp_path):
     mrc.write(inp, x, 2.0)
     e = create(dict(enhancer='network', enhancer_options=dict(threads=2)))
     e.check()
-    runtime.run_enhancer(e.command(inp, out, CTX), 300, str(tmp_path / 'log.txt'))
-    y = runtime.check_enhanced(out, x, 2.0)
+    process.run_enhancer(e.command(inp, out, CTX), 300, str(tmp_path / 'log.txt'))
+    y = process.check_enhanced(out, x, 2.0)
     r_in = fsc.resolution(fsc.fsc(x, truth), 2.0, 0.5)
     r_out = fsc.resolution(fsc.fsc(y, truth), 2.0, 0.5)
     assert r_out < r_in - 0.5, (r_in, r_out)
@@ -130,12 +130,12 @@ def test_timeout_and_bad_input_fall_back(tmp_path):
     inp, out = str(tmp_path / 'input.mrc'), str(tmp_path / 'enhanced.mrc')
     mrc.write(inp, x, 2.0)
     e = create(dict(enhancer='network'))
-    with pytest.raises(runtime.EnhancerFailure, match='timed out'):
-        runtime.run_enhancer(e.command(inp, out, CTX), 0.5, str(tmp_path / 'log1.txt'))
+    with pytest.raises(process.EnhancerFailure, match='timed out'):
+        process.run_enhancer(e.command(inp, out, CTX), 0.5, str(tmp_path / 'log1.txt'))
     with open(tmp_path / 'bad.mrc', 'wb') as f:
         f.write(b'not a map')
-    with pytest.raises(runtime.EnhancerFailure):
-        runtime.run_enhancer(e.command(str(tmp_path / 'bad.mrc'), out, CTX), 300, str(tmp_path / 'log2.txt'))
+    with pytest.raises(process.EnhancerFailure):
+        process.run_enhancer(e.command(str(tmp_path / 'bad.mrc'), out, CTX), 300, str(tmp_path / 'log2.txt'))
     assert 'not a readable MRC map' in (tmp_path / 'log2.txt').read_text()
 
 
@@ -160,8 +160,8 @@ def test_keras_backend_with_a_user_model(tmp_path):
     mrc.write(inp, x, 2.0)
     e = create(dict(enhancer='keras', enhancer_options=dict(model=path, net_voxel_size=1.5, cube=32, overlap=8)))
     e.check()
-    runtime.run_enhancer(e.command(inp, out, CTX), 300, str(tmp_path / 'log.txt'))
-    y = runtime.check_enhanced(out, x, 2.0)
+    process.run_enhancer(e.command(inp, out, CTX), 300, str(tmp_path / 'log.txt'))
+    y = process.check_enhanced(out, x, 2.0)
     assert np.corrcoef(x.ravel(), y.ravel())[0, 1] > 0.999
     np.testing.assert_allclose(y, x, atol=0.05 * float(np.abs(x).max()))
 
