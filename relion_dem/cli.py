@@ -31,15 +31,19 @@ def _add_regularization(p):
                    help='also regularize the final, joined reconstruction (off: kept plain)')
     g.add_argument('--no-guard', action='store_true',
                    help='disable the FSC honesty guard (enhanced map kept beyond FSC < 1/7)')
+    g.add_argument('--no-harm-guard', action='store_true',
+                   help='disable the do-no-harm guard (enhanced map kept where it disagrees with the '
+                        'half\'s own data inside the resolved shells)')
     g.add_argument('--timeout', type=float, default=config_mod.DEFAULTS['timeout_s'],
                    help='seconds before a hanging enhancer is killed (default: %(default)s)')
     g.add_argument('--device-lock', help='lock file serializing halves that share one GPU')
     g.add_argument('--keep-maps', action='store_true', help='keep plain and enhanced maps of each call')
 
 
-def _settings(a):
+def enhancer_options(items):
+    """``--enhancer-option KEY=VALUE`` items as a dict (values parsed as JSON when they are)."""
     options = {}
-    for item in a.enhancer_option:
+    for item in items:
         key, sep, value = item.partition('=')
         if not sep:
             raise SystemExit('relion_dem: --enhancer-option needs KEY=VALUE, got %r' % item)
@@ -47,9 +51,14 @@ def _settings(a):
             options[key] = json.loads(value)
         except ValueError:
             options[key] = value
-    return dict(enhancer=a.enhancer, enhancer_options=options, gate=a.gate,
+    return options
+
+
+def _settings(a):
+    return dict(enhancer=a.enhancer, enhancer_options=enhancer_options(a.enhancer_option), gate=a.gate,
                 gate_iteration=a.gate_iteration, local_healpix_order=a.local_healpix_order,
-                regularize_final=a.regularize_final, guard=not a.no_guard, timeout_s=a.timeout,
+                regularize_final=a.regularize_final, guard=not a.no_guard,
+                harm_guard=not a.no_harm_guard, timeout_s=a.timeout,
                 device_lock=a.device_lock, keep_maps=a.keep_maps)
 
 
@@ -84,18 +93,10 @@ def cmd_simulate(a):
 
 
 def cmd_log(a):
-    from relion_dem.core.analysis import runinfo
+    from relion_dem.core.analysis import figures, runinfo
     from relion_dem.core.runtime import runlog
     records = runlog.read(a.log or runinfo.log_path(a.root))
-    print('%4s %5s %5s %8s %-6s %-44s %7s %s' % ('it', 'half', 'hpx', 'res(A)', 'gate', 'reason',
-                                                 'enh(s)', 'result'))
-    for r in records:
-        res = r.get('resolution_A')
-        print('%4s %5s %5s %8s %-6s %-44s %7.1f %s' % (
-            r.get('iteration'), r.get('half'), r.get('healpix_order'),
-            '%.2f' % res if res else '-', 'open' if r.get('gate') else 'closed',
-            (r.get('gate_reason') or '')[:44], r.get('enhancer_s') or 0.0,
-            'regularized' if r.get('regularized') else ('FALLBACK: ' + r['fallback'] if r.get('fallback') else 'plain')))
+    print('\n'.join(figures.run_log_table(records, reason=True)))
     print(json.dumps(runinfo.summary(a.root, a.log), indent=1))
     return 0
 
@@ -109,6 +110,8 @@ def cmd_demo(a):
 #: ``main(argv) -> exit status`` with its own argparse; ``relion_dem NAME --help`` shows it.
 DELEGATED = {
     'compare': ('relion_dem.core.analysis.report', 'compare refinements: FSC, local resolution, angles, report'),
+    'denoise': ('relion_dem.core.postprocess.denoise', 'denoise a refinement\'s half-maps once (post-processing), '
+                                                      'with the guards and a provenance map'),
     'install-network': ('relion_dem.core.network.install', 'create the environment of the bundled network'),
     'doctor': ('relion_dem.core.doctor', 'check RELION, MPI, network and deepEMhancer set-up'),
     'bench': ('relion_dem_dev.bench', 'paper benchmark on simulated data (RELION vs SIDESPLITTER vs DEM)'),

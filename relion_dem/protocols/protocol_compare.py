@@ -95,7 +95,7 @@ per-iteration view of each run (resolution, healpix order, regularized iteration
     def compareStep(self):
         from relion_dem.core.analysis import report
         runs = [report.Run(root, label) for root, label in self.runRoots()]
-        report._unique_labels(runs)
+        report.unique_labels(runs)
         truth = self.truthMap.get() or None
         truth_particles = self.truthParticles.get() or None
         if truth and not truth_particles:

@@ -3,7 +3,6 @@ run-log table and FSC. The protocol module is imported guardedly: without it (or
 scipion-em-relion) this viewer targets nothing."""
 import os
 
-import pyworkflow.protocol.params as params
 from pyworkflow.viewer import TextView
 
 from relion_dem.core.analysis import figures as plots, iterations, runinfo
@@ -20,17 +19,13 @@ class RefineDemViewer(DemViewer):
     _label = 'viewer regularized refinement'
     _targets = [ProtRelionDemRefine]
 
-    def _defineParams(self, form):
-        form.addSection(label='Regularization')
-        form.addParam('displayIterations', params.LabelParam,
-                      label='Resolution, healpix order, regularized iterations, enhancer seconds')
-        form.addParam('displayLog', params.LabelParam, label='Run log: one line per reconstruction')
-        form.addSection(label='Resolution')
-        form.addParam('displayFsc', params.LabelParam, label='Gold-standard FSC (pwem FSC viewer)')
-
-    def _getVisualizeDict(self):
-        return dict(displayIterations=self._showIterations, displayLog=self._showLog,
-                    displayFsc=self._showFsc)
+    _FORM = [
+        ('Regularization', [
+            ('displayIterations', 'Resolution, healpix order, regularized iterations, enhancer seconds',
+             '_showIterations'),
+            ('displayLog', 'Run log: one line per reconstruction', '_showLog')]),
+        ('Resolution', [
+            ('displayFsc', 'Gold-standard FSC (pwem FSC viewer)', '_showFsc')])]
 
     def _root(self):
         return self.protocol.relionRun().root

@@ -100,26 +100,26 @@ def test_compare_outputs_and_summary(project):
     assert any('DEM vs Plain' in s for s in summary)
 
 
+def _sections(cls, proj, prot, prefix, missing_ok=()):
+    """Draw every section of viewer ``cls`` on ``prot``; the PNGs written."""
+    viewer = cls(project=proj, protocol=prot)
+    viewer.setProtocol(prot)
+    made = []
+    for name, handler in viewer._getVisualizeDict().items():
+        _check_views(handler(name), os.path.join(proj.path, '%s_%s' % (prefix, name)), made,
+                     missing_ok=name in missing_ok)
+    return made
+
+
 def test_compare_viewer_sections(project):
     from relion_dem.viewers import CompareViewer
     proj, cmp, dem = project
-    viewer = CompareViewer(project=proj, protocol=cmp)
-    viewer.setProtocol(cmp)
-    made = []
     no_model = {'displayFscModel', 'displayQscore', 'displayFscq'}   # no atomic model given
-    for name, handler in viewer._getVisualizeDict().items():
-        _check_views(handler(name), os.path.join(proj.path, 'viewer_compare_%s' % name), made,
-                     missing_ok=name in no_model)
-    assert len(made) >= 10
+    assert len(_sections(CompareViewer, proj, cmp, 'viewer_compare', missing_ok=no_model)) >= 10
 
 
 def test_refine_dem_viewer_sections(project):
     from relion_dem.viewers import RefineDemViewer
     proj, cmp, dem = project
-    viewer = RefineDemViewer(project=proj, protocol=dem)
-    viewer.setProtocol(dem)
-    made = []
-    views = viewer._showIterations()
-    _check_views(views, os.path.join(proj.path, 'viewer_refine_iterations'), made)
-    _check_views(viewer._showLog(), os.path.join(proj.path, 'viewer_refine_log'), made)
-    assert len(made) == 1
+    made = _sections(RefineDemViewer, proj, dem, 'viewer_refine', missing_ok={'displayFsc'})  # no FSC output
+    assert [os.path.basename(p) for p in made] == ['viewer_refine_displayIterations_0.png']

@@ -1,12 +1,27 @@
-"""Figures of the comparison (matplotlib, no display needed): shared by the
-``relion_dem compare`` report and the Scipion viewers.
+"""Figures and tables of the comparison (matplotlib, no display needed): shared by the
+``relion_dem compare`` report, the Scipion viewers and ``relion_dem log``.
 
-Every function draws into a given ``matplotlib.axes.Axes`` (``ax``) or a new figure,
-and returns the figure; :func:`save` writes it as PNG.
+Every figure function draws into a given ``matplotlib.axes.Axes`` (``ax``) or
+``matplotlib.figure.Figure`` (``fig``), or a new figure, and returns the figure;
+:func:`save` writes it as PNG. :func:`run_log_table` returns text lines.
+
+* :func:`fsc_overlay`, :func:`fsc_curves`: FSC curves of several runs;
+* :func:`fsc_parts`, :func:`fsc_parts_figure`: the phase-randomization correction of a run
+  (unmasked, masked, phase-randomized, corrected, RELION's corrected);
+* :func:`iterations`, :func:`iteration_panels`, :func:`enhancer_seconds`: the per-iteration
+  view of one run; :func:`iteration_overlay`: resolution per iteration of several runs;
+* :func:`histograms`, :func:`bars`;
+* :func:`run_log_table`: the per-call table of a run log.
 """
 import numpy as np
 
 COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f']
+
+#: x label of the histogram of each per-voxel, per-particle or per-atom quantity (the keys of
+#: the report's figure data, ``data.json``)
+XLABELS = dict(locres='local resolution (Å)', angles='angular difference (°)', shifts='shift difference (Å)',
+               angles_truth='angular error (°)', shifts_truth='shift error (Å)', qscore='Q-score per atom',
+               fscq='FSC-Q per atom (Å)')
 
 
 def _pyplot():
@@ -71,6 +86,41 @@ def _freq_label(value, pos=None):
     return '1/%0.1f' % (1.0 / value) if value > 1e-9 else '0'
 
 
+def fsc_curves(fscs, key='fsc_corrected', suffix=''):
+    """Curves for :func:`fsc_overlay` from ``fscs`` {label: FSC dict}: the column ``key``
+    of each run (``fsc_corrected`` of a gold-standard FSC, ``fsc`` of a reference FSC)."""
+    return [(label + suffix, f['resolution_A'], f[key], None) for label, f in fscs.items()]
+
+
+def fsc_parts(ax, label, f):
+    """The phase-randomization correction of one run (``f``: a gold-standard FSC dict of
+    ``relion_dem.core.analysis.fsc.masked_fsc``, with ``relion`` from relion_postprocess when
+    computed): unmasked, masked, phase-randomized and corrected FSC, RELION's corrected dashed."""
+    res = f['resolution_A']
+    parts = [('unmasked', res, f['fsc_unmasked'], None),
+             ('masked', res, f['fsc_masked'], None),
+             ('phase-randomized', res, f['fsc_random_masked'], None),
+             ('corrected', res, f['fsc_corrected'], dict(lw=2.4, color='k'))]
+    relion = (f.get('relion') or {}).get('fsc_corrected')
+    if relion is not None and len(relion):
+        parts.append(('RELION corrected', res, relion, dict(ls='--', color='#e377c2')))
+    return fsc_overlay(parts, ax=ax, title=label, thresholds=(0.143,))
+
+
+def fsc_parts_figure(fscs, fig=None):
+    """:func:`fsc_parts` of every run of ``fscs`` {label: FSC dict}, side by side, in ``fig``
+    (its subplots are added) or a new figure."""
+    n = len(fscs)
+    if fig is None:
+        fig, axes = figure(1, n, size=(4.6 * n, 3.8))
+        axes = np.atleast_1d(axes)
+    else:
+        axes = [fig.add_subplot(1, n, i + 1) for i in range(n)]
+    for ax, (label, f) in zip(axes, fscs.items()):
+        fsc_parts(ax, label, f)
+    return fig
+
+
 def histograms(series, xlabel, ax=None, bins=30, title=None, medians=True, log=False):
     """Overlaid step histograms of ``series`` [(label, values)] with medians marked."""
     fig, ax = _ax(ax)
@@ -127,12 +177,51 @@ def iterations(rows, ax=None, title='Per-iteration'):
     ax.set_title(title + ('  (shaded: regularized)' if any(r.get('regularized') for r in rows) else ''))
     ax.grid(alpha=0.3)
     if ax2 is not None:
-        ax2.bar(its, [r.get('enhancer_s') or 0 for r in rows], color=COLORS[2])
-        ax2.set_ylabel('enhancer (s)')
-        ax2.set_xlabel('iteration')
-        ax2.grid(alpha=0.3)
+        enhancer_seconds(ax2, rows)
     else:
         ax.set_xlabel('iteration')
+    return fig
+
+
+def enhancer_seconds(ax, rows):
+    """Enhancer seconds per iteration (bars) of an iteration table
+    (``relion_dem.core.analysis.iterations.table``)."""
+    ax.bar([r['iteration'] for r in rows], [r.get('enhancer_s') or 0 for r in rows], color=COLORS[2])
+    ax.set_ylabel('enhancer (s)')
+    ax.set_xlabel('iteration')
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def iteration_panels(fig, rows, title):
+    """The per-iteration view of one run in ``fig`` (two equal panels, as in the viewers):
+    :func:`iterations` above, :func:`enhancer_seconds` below."""
+    ax = fig.add_subplot(2, 1, 1)
+    iterations(rows, ax=ax, title=title)
+    ax.set_xlabel('')
+    enhancer_seconds(fig.add_subplot(2, 1, 2, sharex=ax), rows)
+    return fig
+
+
+def iteration_overlay(tables, ax=None, title='Resolution per iteration (open squares: regularized)'):
+    """Resolution per iteration of several runs (``tables``: {label: iteration table}),
+    regularized iterations as open squares; ``title`` None keeps the axes' title."""
+    fig, ax = _ax(ax)
+    for i, (label, rows) in enumerate(tables.items()):
+        c = COLORS[i % len(COLORS)]
+        pts = [r for r in rows if r.get('resolution_A')]
+        ax.plot([r['iteration'] for r in pts], [r['resolution_A'] for r in pts], 'o-', color=c, label=label)
+        reg = [r for r in pts if r.get('regularized')]
+        if reg:
+            ax.plot([r['iteration'] for r in reg], [r['resolution_A'] for r in reg], 's', mfc='none', ms=10,
+                    color=c)
+    ax.invert_yaxis()
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('resolution (Å)')
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -150,3 +239,24 @@ def bars(labels, values, ylabel, ax=None, title=None, fmt='%.2f'):
         ax.set_title(title)
     ax.grid(alpha=0.3, axis='y')
     return fig
+
+
+# ----------------------------------------------------------------------------- tables
+
+def run_log_table(records, reason=False):
+    """The per-call table of a run log (records of ``relion_dem.core.runtime.runlog``):
+    a header, then one line per external-reconstruct call (iteration, half, healpix order,
+    resolution, gate, enhancer seconds, result); ``reason``: with the gate's reason too."""
+    fmt = '%4s %5s %5s %8s %-6s ' + ('%-44s ' if reason else '')
+    lines = [(fmt + '%7s %s') % (('it', 'half', 'hpx', 'res(A)', 'gate') + (('reason',) if reason else ())
+                                 + ('enh(s)', 'result'))]
+    for r in records:
+        res = r.get('resolution_A')
+        cells = (r.get('iteration'), r.get('half'), r.get('healpix_order'), '%.2f' % res if res else '-',
+                 'open' if r.get('gate') else 'closed')
+        if reason:
+            cells += ((r.get('gate_reason') or '')[:44],)
+        result = ('regularized' if r.get('regularized') else
+                  'FALLBACK: ' + str(r['fallback']) if r.get('fallback') else 'plain')
+        lines.append((fmt + '%7.1f %s') % (cells + (r.get('enhancer_s') or 0.0, result)))
+    return lines

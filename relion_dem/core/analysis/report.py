@@ -98,7 +98,8 @@ def default_label(root):
     return folder if folder and base == 'run' else '%s/%s' % (folder, base) if folder else base
 
 
-def _unique_labels(runs):
+def unique_labels(runs):
+    """Make the labels of ``runs`` unique: a repeated label gets ``_2``, ``_3``, ... (in place)."""
     seen = {}
     for r in runs:
         if r.label in seen:
@@ -131,28 +132,62 @@ def relion_postprocess(half1, half2, mask_path, voxel_size, out_root):
 def compute(runs, out, mask_path=None, truth_path=None, truth_particles=None, model=None,
             centre_model=False, sym=None, locres=True, relion_check=True, fscq_step=2, seed=0,
             log=print):
-    """All numbers of the report (a JSON-able dict plus arrays for the figures)."""
-    from relion_dem.core.analysis import angles, fsc as fsc_metrics, fscq as fscq_metrics, iterations
-    from relion_dem.core.analysis import locres as locres_metrics, masks, model as model_metrics, qscore
+    """All numbers of the report (a JSON-able dict plus arrays for the figures): the maps
+    (:func:`load_maps`) and what they are measured against (:func:`load_references`), the
+    numbers of each run (:func:`score_run`), its particles against the first run's
+    (:func:`compare_pairs`). ``runs`` have unique labels (:func:`unique_labels`)."""
     work = os.path.join(out, 'work')
     os.makedirs(work, exist_ok=True)
-    maps = {}
+    maps = load_maps(runs)
+    refs = load_references(runs[0], maps[runs[0].label], work, mask_path=mask_path, truth_path=truth_path,
+                           model=model, centre_model=centre_model)
+    result = dict(box=refs.box, voxel_size=refs.apix, mask=refs.mask_source, runs=[], pairs=[],
+                  truth=truth_path, model=os.fspath(model) if model else None)
+    arrays = dict(fsc={}, fsc_truth={}, fsc_model={}, locres={}, angles={}, shifts={},
+                  angles_truth={}, shifts_truth={}, qscore={}, fscq={}, iterations={})
     for r in runs:
-        maps[r.label] = r.maps()
+        log('relion_dem compare: %s (%s)' % (r.label, r.root))
+        result['runs'].append(score_run(r, maps[r.label], refs, work, arrays, truth_particles=truth_particles,
+                                        sym=sym, locres=locres, relion_check=relion_check,
+                                        fscq_step=fscq_step, seed=seed))
+    result['pairs'] = compare_pairs(runs, arrays, sym=sym)
+    return result, arrays
+
+
+def load_maps(runs):
+    """{label: (half map 1, half map 2, voxel size)} of every run; all must share box and voxel size."""
+    maps = {r.label: r.maps() for r in runs}
     shapes = {v[0].shape for v in maps.values()}
     apixes = {round(v[2], 3) for v in maps.values()}
     if len(shapes) > 1 or len(apixes) > 1:
         raise ReportError('runs differ in box or voxel size: %s' % ', '.join(
             '%s %s %.3f' % (k, v[0].shape, v[2]) for k, v in maps.items()))
-    a0, b0, apix = maps[runs[0].label]
-    box = a0.shape[0]
+    return maps
 
+
+class References:
+    """What every run is measured against: box and voxel size, the common mask (array, file
+    and where it came from), the truth map and the atomic model (atoms, placed in the box, and
+    the map computed from them); absent ones are None."""
+
+    def __init__(self, box, apix, mask, mask_path, mask_source, truth=None, atoms=None, model_map=None):
+        self.box, self.apix = box, apix
+        self.mask, self.mask_path, self.mask_source = mask, mask_path, mask_source
+        self.truth, self.atoms, self.model_map = truth, atoms, model_map
+
+
+def load_references(first, first_maps, work, mask_path=None, truth_path=None, model=None, centre_model=False):
+    """:class:`References` of a comparison whose first run is ``first`` (maps ``first_maps``):
+    the truth map, the mask (``mask_path``, else a soft mask made from the truth or from the
+    first run, written to ``work/mask.mrc``), the model and its map (``work/model_map.mrc``)."""
+    from relion_dem.core.analysis import masks, model as model_metrics
+    a0, b0, apix = first_maps
+    box = a0.shape[0]
     truth = None
     if truth_path:
-        truth, tv = mrc.read(truth_path, cubic=True)
+        truth, _ = mrc.read(truth_path, cubic=True)
         if truth.shape != a0.shape:
             raise ReportError('%s: truth shape %s differs from the runs %s' % (truth_path, truth.shape, a0.shape))
-
     if mask_path:
         mask, _ = mrc.read(mask_path, cubic=True)
         if mask.shape != a0.shape:
@@ -167,66 +202,83 @@ def compute(runs, out, mask_path=None, truth_path=None, truth_particles=None, mo
         mask_path = os.path.join(work, 'mask.mrc')
         mrc.write(mask_path, mask, apix)
         mask_source = 'automatic, from the %s' % ('truth map' if truth is not None else
-                                                   'first run (%s)' % runs[0].label)
-
-    result = dict(box=box, voxel_size=apix, mask=mask_source, runs=[], pairs=[], truth=truth_path,
-                  model=os.fspath(model) if model else None)
-    arrays = dict(fsc={}, fsc_truth={}, fsc_model={}, locres={}, angles={}, shifts={},
-                  angles_truth={}, shifts_truth={}, qscore={}, fscq={}, iterations={})
-
-    atoms = placed = model_map = None
+                                                   'first run (%s)' % first.label)
+    atoms = model_map = None
     if model:
         atoms, placed = model_metrics.load(model, box, apix, centre=centre_model)
         model_map = model_metrics.model_map(placed, box, apix)
         mrc.write(os.path.join(work, 'model_map.mrc'), model_map, apix)
+    return References(box, apix, mask, mask_path, mask_source, truth=truth, atoms=atoms, model_map=model_map)
 
-    for r in runs:
-        log('relion_dem compare: %s (%s)' % (r.label, r.root))
-        a, b, _ = maps[r.label]
-        full = (a.astype(np.float64) + b) / 2
-        row = dict(label=r.label, root=r.root, half1=r.half1, half2=r.half2)
-        f = fsc_metrics.masked_fsc(a, b, apix, mask, seed=seed, strict=False)
-        arrays['fsc'][r.label] = f
-        row.update(resolution_0143=f['resolution_0143'], resolution_0143_relion_def=f['resolution_0143_relion'],
-                   randomize_at_A=f['randomize_at_A'])
-        if relion_check:
-            pp = relion_postprocess(r.half1, r.half2, mask_path, apix,
-                                    os.path.join(work, _safe(r.label), 'postprocess'))
-            row['relion_postprocess_resolution'] = pp['final_resolution']
-            arrays['fsc'][r.label]['relion'] = pp
-        row.update(runinfo.summary(r.root))
-        row['final_resolution_model_star'] = row.pop('relion_reported_resolution_A')
-        if locres:
-            lr, _, lr_path = locres_metrics.relion_locres(
-                r.half1, r.half2, os.path.join(work, _safe(r.label), 'relion'))
-            st = locres_metrics.statistics(lr, mask)
-            arrays['locres'][r.label] = st.pop('values')
-            row['locres'] = {k: v for k, v in st.items() if k not in ('histogram', 'bin_edges')}
-        if truth is not None:
-            ft = fsc_metrics.reference_fsc(full, truth, apix, mask)
-            arrays['fsc_truth'][r.label] = ft
-            row['truth_resolution_05'] = ft['resolution_05']
-        if model_map is not None:
-            fm = fsc_metrics.reference_fsc(full, model_map, apix, mask)
-            arrays['fsc_model'][r.label] = fm
-            row['model_resolution_05'] = fm['resolution_05']
-            q = qscore.qscores(full, apix, atoms.xyz)
-            arrays['qscore'][r.label] = q
-            row['qscore'] = qscore.summary(q, atoms)
-            fq = fscq_metrics.fscq(full, a, b, model_map, apix, atoms.xyz, step=fscq_step)
-            arrays['fscq'][r.label] = fq['fscq']
-            row['fscq'] = {k: fq[k] for k in ('mean', 'mean_abs', 'mean_r', 'fraction_above',
-                                              'fraction_below', 'atoms')}
-        rows = iterations.table(r.root)
-        arrays['iterations'][r.label] = rows
-        row['iterations_table'] = rows
-        if truth_particles and r.data_star:
-            d = angles.compare(r.data_star, truth_particles, sym or r.symmetry())
-            arrays['angles_truth'][r.label] = d['angle_deg']
-            arrays['shifts_truth'][r.label] = d['shift_A']
-            row['vs_truth'] = {k: v for k, v in d.items() if k not in ('names', 'angle_deg', 'shift_A')}
-        result['runs'].append(row)
 
+def score_run(r, halves, refs, work, arrays, truth_particles=None, sym=None, locres=True, relion_check=True,
+              fscq_step=2, seed=0):
+    """The row of run ``r`` (half maps ``halves``) in ``metrics.json``; what its figures show is
+    added to ``arrays`` under its label: gold-standard FSC (with relion_postprocess's), run
+    summary, local resolution, FSC against the truth and the model, Q-score and FSC-Q, the
+    iteration table, particles against the truth."""
+    from relion_dem.core.analysis import angles, fsc as fsc_metrics, iterations
+    from relion_dem.core.analysis import locres as locres_metrics
+    a, b, _ = halves
+    row = dict(label=r.label, root=r.root, half1=r.half1, half2=r.half2)
+    f = fsc_metrics.masked_fsc(a, b, refs.apix, refs.mask, seed=seed, strict=False)
+    arrays['fsc'][r.label] = f
+    row.update(resolution_0143=f['resolution_0143'], resolution_0143_relion_def=f['resolution_0143_relion'],
+               randomize_at_A=f['randomize_at_A'])
+    if relion_check:
+        pp = relion_postprocess(r.half1, r.half2, refs.mask_path, refs.apix,
+                                os.path.join(work, _safe(r.label), 'postprocess'))
+        row['relion_postprocess_resolution'] = pp['final_resolution']
+        arrays['fsc'][r.label]['relion'] = pp
+    row.update(runinfo.summary(r.root))
+    row['final_resolution_model_star'] = row.pop('relion_reported_resolution_A')
+    if locres:
+        lr, _, _ = locres_metrics.relion_locres(
+            r.half1, r.half2, os.path.join(work, _safe(r.label), 'relion'))
+        st = locres_metrics.statistics(lr, refs.mask)
+        arrays['locres'][r.label] = st.pop('values')
+        row['locres'] = {k: v for k, v in st.items() if k not in ('histogram', 'bin_edges')}
+    row.update(score_full_map(r.label, a, b, refs, arrays, fscq_step=fscq_step))
+    rows = iterations.table(r.root)
+    arrays['iterations'][r.label] = rows
+    row['iterations_table'] = rows
+    if truth_particles and r.data_star:
+        d = angles.compare(r.data_star, truth_particles, sym or r.symmetry())
+        arrays['angles_truth'][r.label] = d['angle_deg']
+        arrays['shifts_truth'][r.label] = d['shift_A']
+        row['vs_truth'] = {k: v for k, v in d.items() if k not in ('names', 'angle_deg', 'shift_A')}
+    return row
+
+
+def score_full_map(label, a, b, refs, arrays, fscq_step=2):
+    """Numbers of the full (unfiltered, averaged) map of half maps ``a``, ``b`` against the truth
+    map and the atomic model of ``refs``, where given: FSC at 0.5, Q-score, FSC-Q."""
+    from relion_dem.core.analysis import fsc as fsc_metrics, fscq as fscq_metrics, qscore
+    full = (a.astype(np.float64) + b) / 2
+    row = {}
+    if refs.truth is not None:
+        ft = fsc_metrics.reference_fsc(full, refs.truth, refs.apix, refs.mask)
+        arrays['fsc_truth'][label] = ft
+        row['truth_resolution_05'] = ft['resolution_05']
+    if refs.model_map is not None:
+        fm = fsc_metrics.reference_fsc(full, refs.model_map, refs.apix, refs.mask)
+        arrays['fsc_model'][label] = fm
+        row['model_resolution_05'] = fm['resolution_05']
+        q = qscore.qscores(full, refs.apix, refs.atoms.xyz)
+        arrays['qscore'][label] = q
+        row['qscore'] = qscore.summary(q, refs.atoms)
+        fq = fscq_metrics.fscq(full, a, b, refs.model_map, refs.apix, refs.atoms.xyz, step=fscq_step)
+        arrays['fscq'][label] = fq['fscq']
+        row['fscq'] = {k: fq[k] for k in ('mean', 'mean_abs', 'mean_r', 'fraction_above',
+                                          'fraction_below', 'atoms')}
+    return row
+
+
+def compare_pairs(runs, arrays, sym=None):
+    """Angular and shift differences of the particles of each run against the first run's
+    (``pairs`` of ``metrics.json``); the per-particle values go to ``arrays``."""
+    from relion_dem.core.analysis import angles
+    pairs = []
     ref = runs[0]
     for r in runs[1:]:
         if not (ref.data_star and r.data_star):
@@ -235,79 +287,50 @@ def compute(runs, out, mask_path=None, truth_path=None, truth_particles=None, mo
         key = '%s vs %s' % (r.label, ref.label)
         arrays['angles'][key] = d['angle_deg']
         arrays['shifts'][key] = d['shift_A']
-        result['pairs'].append(dict(pair=key, **{k: v for k, v in d.items()
-                                                 if k not in ('names', 'angle_deg', 'shift_A')}))
-    return result, arrays
+        pairs.append(dict(pair=key, **{k: v for k, v in d.items() if k not in ('names', 'angle_deg', 'shift_A')}))
+    return pairs
 
 
 # ----------------------------------------------------------------------------- figures
 
+#: histogram figures of the report: (key in the figure data, file name, title), x labels
+#: ``figures.XLABELS``; the model's come after the iteration figures, in the report's order.
+_HISTOGRAMS = (('locres', 'locres_hist.png', 'Local resolution inside the mask (relion_postprocess --locres)'),
+               ('angles', 'angles_hist.png', 'Angular difference between runs'),
+               ('shifts', 'shifts_hist.png', 'Shift difference between runs'),
+               ('angles_truth', 'angles_truth_hist.png', 'Angular error against the truth'),
+               ('shifts_truth', 'shifts_truth_hist.png', 'Shift error against the truth'))
+_MODEL_HISTOGRAMS = (('qscore', 'qscore_hist.png', 'Q-score'), ('fscq', 'fscq_hist.png', 'FSC-Q'))
+
+
 def figures(result, arrays, out):
+    """The PNG figures of the report in ``out``: {key: path}, in the report's order."""
     from relion_dem.core.analysis import figures as plots
     made = {}
-    curves = []
-    for i, (label, f) in enumerate(arrays['fsc'].items()):
-        curves.append((label + ' corrected', f['resolution_A'], f['fsc_corrected'], None))
-    if curves:
-        fig = plots.fsc_overlay(curves, title='Gold-standard FSC (masked, phase-randomization corrected)')
-        made['fsc'] = plots.save(fig, os.path.join(out, 'fsc.png'))
-        fig, axes = plots.figure(1, len(arrays['fsc']), size=(4.6 * len(arrays['fsc']), 3.8))
-        axes = np.atleast_1d(axes)
-        for ax, (label, f) in zip(axes, arrays['fsc'].items()):
-            parts = [('unmasked', f['resolution_A'], f['fsc_unmasked'], None),
-                     ('masked', f['resolution_A'], f['fsc_masked'], None),
-                     ('phase-randomized', f['resolution_A'], f['fsc_random_masked'], None),
-                     ('corrected', f['resolution_A'], f['fsc_corrected'], dict(lw=2.4, color='k'))]
-            if 'relion' in f and 'fsc_corrected' in f['relion']:
-                parts.append(('RELION corrected', f['resolution_A'], f['relion']['fsc_corrected'],
-                              dict(ls='--', color='#e377c2')))
-            plots.fsc_overlay(parts, ax=ax, title=label, thresholds=(0.143,))
-        made['fsc_parts'] = plots.save(fig, os.path.join(out, 'fsc_parts.png'))
+
+    def save(key, fig, name):
+        made[key] = plots.save(fig, os.path.join(out, name))
+
+    def histograms(table):
+        for key, name, title in table:
+            if arrays[key]:
+                save(key, plots.histograms(list(arrays[key].items()), plots.XLABELS[key], title=title), name)
+
+    if arrays['fsc']:
+        save('fsc', plots.fsc_overlay(plots.fsc_curves(arrays['fsc'], suffix=' corrected'),
+                                      title='Gold-standard FSC (masked, phase-randomization corrected)'), 'fsc.png')
+        save('fsc_parts', plots.fsc_parts_figure(arrays['fsc']), 'fsc_parts.png')
     for key, name, title in (('fsc_truth', 'fsc_truth.png', 'FSC of each map against the truth'),
                              ('fsc_model', 'fsc_model.png', 'Map-model FSC')):
         if arrays[key]:
-            c = [(label, f['resolution_A'], f['fsc'], None) for label, f in arrays[key].items()]
-            made[key] = plots.save(plots.fsc_overlay(c, title=title, thresholds=(0.5,)),
-                                   os.path.join(out, name))
-    if arrays['locres']:
-        fig = plots.histograms(list(arrays['locres'].items()), 'local resolution (Å)',
-                               title='Local resolution inside the mask (relion_postprocess --locres)')
-        made['locres'] = plots.save(fig, os.path.join(out, 'locres_hist.png'))
-    for key, unit, name, title in (
-            ('angles', 'angular difference (°)', 'angles_hist.png', 'Angular difference between runs'),
-            ('shifts', 'shift difference (Å)', 'shifts_hist.png', 'Shift difference between runs'),
-            ('angles_truth', 'angular error (°)', 'angles_truth_hist.png', 'Angular error against the truth'),
-            ('shifts_truth', 'shift error (Å)', 'shifts_truth_hist.png', 'Shift error against the truth')):
-        if arrays[key]:
-            fig = plots.histograms(list(arrays[key].items()), unit, title=title)
-            made[key] = plots.save(fig, os.path.join(out, name))
+            save(key, plots.fsc_overlay(plots.fsc_curves(arrays[key], 'fsc'), title=title, thresholds=(0.5,)), name)
+    histograms(_HISTOGRAMS)
     for label, rows in arrays['iterations'].items():
         if rows:
-            fig = plots.iterations(rows, title=label)
-            made['iterations_' + label] = plots.save(fig, os.path.join(out, 'iterations_%s.png' % _safe(label)))
+            save('iterations_' + label, plots.iterations(rows, title=label), 'iterations_%s.png' % _safe(label))
     if len(arrays['iterations']) > 1:
-        fig, ax = plots.figure()
-        for i, (label, rows) in enumerate(arrays['iterations'].items()):
-            its = [r['iteration'] for r in rows if r.get('resolution_A')]
-            ax.plot(its, [r['resolution_A'] for r in rows if r.get('resolution_A')], 'o-',
-                    color=plots.COLORS[i % len(plots.COLORS)], label=label)
-            reg = [r for r in rows if r.get('regularized') and r.get('resolution_A')]
-            if reg:
-                ax.plot([r['iteration'] for r in reg], [r['resolution_A'] for r in reg], 's',
-                        mfc='none', ms=10, color=plots.COLORS[i % len(plots.COLORS)])
-        ax.invert_yaxis()
-        ax.set_xlabel('iteration')
-        ax.set_ylabel('resolution (Å)')
-        ax.set_title('Resolution per iteration (open squares: regularized)')
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        made['iterations_all'] = plots.save(fig, os.path.join(out, 'iterations_all.png'))
-    if arrays['qscore']:
-        fig = plots.histograms(list(arrays['qscore'].items()), 'Q-score per atom', title='Q-score')
-        made['qscore'] = plots.save(fig, os.path.join(out, 'qscore_hist.png'))
-    if arrays['fscq']:
-        fig = plots.histograms(list(arrays['fscq'].items()), 'FSC-Q per atom (Å)', title='FSC-Q')
-        made['fscq'] = plots.save(fig, os.path.join(out, 'fscq_hist.png'))
+        save('iterations_all', plots.iteration_overlay(arrays['iterations']), 'iterations_all.png')
+    histograms(_MODEL_HISTOGRAMS)
     return made
 
 
@@ -476,7 +499,7 @@ def main(argv=None):
         runs = []
         for i, spec in enumerate(a.runs):
             runs.append(Run(spec, a.label[i] if i < len(a.label) else None))
-        _unique_labels(runs)
+        unique_labels(runs)
         truth_particles = a.truth_particles
         if truth_particles and not os.path.exists(truth_particles):
             raise ReportError('%s: truth particle STAR does not exist' % truth_particles)
