@@ -25,9 +25,11 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from relion_dem_dev import bench  # noqa: E402
+from relion_dem_dev.bench import arms, data, settings  # noqa: E402
+from relion_dem_dev.bench.score import Scorer  # noqa: E402
 from relion_dem.core.analysis import runinfo  # noqa: E402
-from relion_dem.core.io import star
+from relion_dem.core.io import star  # noqa: E402
+from relion_dem.core.io.layout import RelionRun  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 ARMS = (('relion', 'none'), ('dem', None))
@@ -42,11 +44,12 @@ def beyond_cutoff(res, cutoff_A):
 
 
 def measure(d, root, meta, structure, cutoff_A):
-    full = os.path.join(d, root)
+    run = RelionRun(os.path.join(d, root))
+    full = run.root
     summ = runinfo.summary(full)
     check = runinfo.resolution_check(full)
-    sc = bench.Scorer(d, structure)
-    gold, half_curve = sc.gold(full + '_half1_class001_unfil.mrc', full + '_half2_class001_unfil.mrc')
+    sc = Scorer(d, structure)
+    gold, half_curve = sc.gold(run.half_map(1), run.half_map(2))
     _, res, fsc = runinfo.final_model(full)
     beyond = beyond_cutoff(res, cutoff_A)
     shell = max(beyond, key=lambda k: fsc[k])
@@ -68,28 +71,26 @@ def measure(d, root, meta, structure, cutoff_A):
                 mean_fsc_unaligned=round(float(unused.mean()), 4) if unused.size else None,
                 half_map_fsc_at_peak=round(float(half_curve[shell]), 3),
                 half_map_gold_res_A=gold,
-                truth_res_A=sc.truth_res(full + '_class001.mrc'),
+                truth_res_A=sc.truth_res(run.final_map),
                 peak_fsc_beyond_cutoff=peak, peak_shell=shell, peak_res_A=peak_res,
                 sd_fsc_beyond_cutoff=round(float(np.std(noise)), 3),
-                average_pmax=star.first_value(full + '_model.star', '_rlnAveragePmax', float),
+                average_pmax=star.first_value(run.final_model, '_rlnAveragePmax', float),
                 regularized_iterations=summ['regularized_iterations'],
                 iterations=summ['iterations'], wall_s=meta['wall_s'])
 
 
 def run(structure, cone, cutoff_A, seeds, scale, work, enhancer):
-    s = bench.settings_for(scale, cone=cone)
-    cn = dict(s['data'])
+    s = settings.settings_for(scale, cone=cone)
+    session = arms.Session(s['refine'], enhancer)
     rows = []
     for seed in seeds:
-        d = os.path.join(work, 'cut%g_seed%d' % (cutoff_A, seed))
-        bench.make_dataset(structure, d, **dict(cn, n_particles=s['lowpass_n'], seed=seed, lowpass_A=bench.source_lowpass(
-            cutoff_A, cn['box'], cn['voxel_size'])))
+        d = data.lowpass_dataset(structure, os.path.join(work, 'cut%g_seed%d' % (cutoff_A, seed)), s, cutoff_A, seed)
         row = dict(seed=seed)
         for name, enh in ARMS:
-            root, meta = bench.run_dem(d, name, enh or enhancer, s['refine'])
+            root, meta = session.refine(d, name, enh)
             row[name] = measure(d, root, meta, structure, cutoff_A)
         rows.append(row)
-        bench.log('seed %d: reported RELION %s Å, DEM %s Å' % (
+        settings.log('seed %d: reported RELION %s Å, DEM %s Å' % (
             seed, row['relion']['reported_res_A'], row['dem']['reported_res_A']))
     return rows
 
@@ -207,18 +208,18 @@ def main(argv=None):
     p.add_argument('--cone', type=float, default=40.0)
     p.add_argument('--cutoff', type=float, default=14.0)
     p.add_argument('--seeds', type=int, nargs='+', default=list(range(11, 23)))
-    p.add_argument('--scale', default='standard', choices=sorted(bench.SCALES))
+    p.add_argument('--scale', default='standard', choices=sorted(settings.SCALES))
     p.add_argument('--enhancer', default=None, help='regularizer (default: network when installed)')
     p.add_argument('--work', help='working folder (default benchmarks/work/lowpass-repeats-<structure>)')
     p.add_argument('--conclusion', default='', help='a closing paragraph for the report')
     a = p.parse_args(argv)
-    structure = bench.resolve_structure(a.structure)
-    sid = bench.structure_id(structure)
-    enhancer, note = bench.pick_enhancer(a.enhancer)
+    structure = data.resolve_structure(a.structure)
+    sid = data.structure_id(structure)
+    enhancer, note = arms.pick_enhancer(a.enhancer)
     work = os.path.abspath(a.work or os.path.join(ROOT, 'benchmarks', 'work', 'lowpass-repeats-%s' % sid))
     t = time.time()
     rows = run(structure, a.cone, a.cutoff, a.seeds, a.scale, work, enhancer)
-    s = bench.settings_for(a.scale, cone=a.cone)
+    s = settings.settings_for(a.scale, cone=a.cone)
     res = dict(structure=sid, cone_deg=a.cone, cutoff_A=a.cutoff, scale=a.scale, particles=s['lowpass_n'],
                enhancer=enhancer, enhancer_note=note, seeds=a.seeds, rows=rows,
                summary=summarize(rows, a.cutoff), script_wall_s=round(time.time() - t),

@@ -6,6 +6,7 @@ shipped in the package, no download) and run the real protocols with real RELION
 import hashlib
 import json
 import os
+import subprocess
 
 #: a small, fast data set: 500 particles, 40 px box, 3 A/px (refinements take minutes)
 SIMULATION = dict(box=40, voxel_size=3.0, n_particles=500, snr=0.3, seed=1)
@@ -27,6 +28,36 @@ FAST_REFINE = dict(
     numberOfThreads=1,
     extraParams='--random_seed 1',   # RELION's default seed is the clock: same run every session
 )
+
+
+def checkout():
+    """The folder that holds the ``relion_dem`` package: the repository, in a checkout."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def sidesplitter_source():
+    """Folder with ``BUILD-sidesplitter.sh`` (``$RELION_DEM_SIDESPLITTER_SRC``, else
+    ``shared/third_party`` beside the checkout, as scripts/scipion-env.sh looks), or None."""
+    src = (os.environ.get('RELION_DEM_SIDESPLITTER_SRC')
+           or os.path.join(os.path.dirname(checkout()), 'shared', 'third_party'))
+    return src if os.path.isfile(os.path.join(src, 'BUILD-sidesplitter.sh')) else None
+
+
+def sidesplitter_home(path=None, log=print):
+    """Folder with the ``sidesplitter`` binary and the upstream ``sidesplitter_wrapper.sh``
+    (``path``, else ``$RELION_DEM_SIDESPLITTER``, else ``.tools/sidesplitter`` in the checkout),
+    built from :func:`sidesplitter_source` if missing; None when it cannot be had."""
+    home = path or os.environ.get('RELION_DEM_SIDESPLITTER') or os.path.join(checkout(), '.tools', 'sidesplitter')
+
+    def ready():
+        return (os.access(os.path.join(home, 'sidesplitter'), os.X_OK)
+                and os.path.exists(os.path.join(home, 'sidesplitter_wrapper.sh')))
+    src = sidesplitter_source()
+    if not ready() and src:
+        build = os.path.join(src, 'BUILD-sidesplitter.sh')
+        log('building SIDESPLITTER: bash %s %s' % (build, home))
+        subprocess.run(['bash', build, home], check=False)
+    return home if ready() else None
 
 
 def structure():

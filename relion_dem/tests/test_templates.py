@@ -21,9 +21,8 @@ from pyworkflow.utils import magentaStr
 from pyworkflow.tests import BaseTest
 
 from relion_dem import constants as C
-from relion_dem_dev.bench import sidesplitter_source
 from relion_dem.core.runtime import runlog
-from relion_dem.tests import simulated_dataset, FAST_REFINE
+from relion_dem.tests import simulated_dataset, sidesplitter_source, FAST_REFINE
 from relion_dem.tests.base import setup_project
 
 #: the templates' data set: small, the tests check plumbing (see the module doc)
@@ -39,7 +38,8 @@ def template_path(name):
     return os.path.join(TEMPLATES, name + '.json.template')
 
 
-def sidesplitter_home():
+def plugin_sidesplitter_home():
+    """scipion-em-relion's SIDESPLITTER_HOME when it holds a built ``sidesplitter``, else None."""
     from relion import Plugin as RelionPlugin
     home = RelionPlugin.getVar('SIDESPLITTER_HOME')
     if home and os.access(os.path.join(home, 'sidesplitter'), os.X_OK):
@@ -96,7 +96,7 @@ class TestTemplates(BaseTest):
 
     def test_compare_refinements(self):
         """The three refinements side by side, in one project, from one template."""
-        if sidesplitter_home() is None:
+        if plugin_sidesplitter_home() is None:
             if sidesplitter_source() is None:
                 self.skipTest('SIDESPLITTER is not installed (SIDESPLITTER_HOME) and its source '
                               '(shared/third_party or $RELION_DEM_SIDESPLITTER_SRC) is not here to build it')

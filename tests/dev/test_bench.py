@@ -1,4 +1,4 @@
-"""The benchmark harness (issue 7): JSON shape and the artifact controls.
+"""The benchmark harness: JSON shape and the artifact controls.
 
 The pure-python parts run everywhere. ``test_ci_scale`` runs the ``ci`` scale exactly as
 ``relion_dem bench --scale ci`` does, with real RELION, SIDESPLITTER when built and the bundled
@@ -12,14 +12,15 @@ import shutil
 import pytest
 
 from relion_dem_dev import bench
+from relion_dem_dev.bench import data, report, score, settings
 
 needs_relion = pytest.mark.skipif(shutil.which('relion_refine_mpi') is None or shutil.which('mpirun') is None,
                                   reason='RELION (relion_refine_mpi) and mpirun are needed')
 
 
 def _fake_result():
-    runs = {n: bench.empty_metrics() for n in bench.RUN_NAMES}
-    for n, (g, t) in zip(bench.RUN_NAMES, ((10, 12), (9, 11), (8, 9), (8, 10), (7, 7.5))):
+    runs = {n: score.empty_metrics() for n in settings.RUN_NAMES}
+    for n, (g, t) in zip(settings.RUN_NAMES, ((10, 12), (9, 11), (8, 9), (8, 10), (7, 7.5))):
         runs[n].update(gold_res_A=g, truth_res_A=t, ang_err_deg=3.0, wall_s=100.0)
     return dict(scale='ci', structure='x', snr=0.3, cone_deg=None, runs=runs,
                 controls=dict(lowpass=[dict(cutoff_A=20.0, final_res_A=21.0)],
@@ -30,7 +31,7 @@ def _fake_result():
                     settings=dict(data=dict(box=32, voxel_size=3.0)), enhancer='classical'))
 
 
-def test_shape_checker_accepts_the_issue_shape_and_rejects_others():
+def test_shape_checker_accepts_the_results_shape_and_rejects_others():
     res = _fake_result()
     assert bench.check_shape(res) == []
     res['runs']['dem']['extra_key'] = 1
@@ -42,13 +43,13 @@ def test_shape_checker_accepts_the_issue_shape_and_rejects_others():
 
 def test_targets_are_judged():
     res = _fake_result()
-    judged = {name: ok for name, ok, _ in bench.targets(res)}
+    judged = {name: ok for name, ok, _ in report.targets(res)}
     assert judged['map-vs-truth >= 10 % finer than plain RELION'] is True   # 9 vs 12 Å
     assert judged['no run beats a low-pass cutoff'] is True
     assert judged['gate stays closed at the extreme noise'] is True
     assert judged['nothing emerges from pure noise'] is True
     res['controls']['lowpass'][0]['final_res_A'] = 15.0
-    judged = {name: ok for name, ok, _ in bench.targets(res)}
+    judged = {name: ok for name, ok, _ in report.targets(res)}
     assert judged['no run beats a low-pass cutoff'] is False
 
 
@@ -60,23 +61,23 @@ def test_paper_scale_only_documents(tmp_path):
 
 def test_default_structures_are_held_out():
     from relion_dem_dev.training import split
-    for scale, sid in bench.DEFAULT_STRUCTURES.items():
+    for scale, sid in settings.DEFAULT_STRUCTURES.items():
         assert sid in split.HOLDOUT and sid not in ('19hc', 'adk_open'), scale
 
 
 @needs_relion
 def test_ci_scale(tmp_path):
-    """The ci scale (issue 7: it runs in CI): JSON in the issue's shape, every control holds.
+    """The ci scale (it runs in CI): JSON in the results' shape, every control holds.
 
     It needs the benchmark's structure (shared/data/structures): the controls are properties of
     that data set. On the demo's small protein (adk_open, 23 kDa) at the ci settings RELION went
     on to local searches at SNR 0.001, so the extreme-noise point of the sweep is not extreme
     enough there (measured; nothing emerged from pure noise)."""
     from relion_dem.core.enhancers import unavailable
-    ci = bench.SCALES['ci']
+    ci = settings.SCALES['ci']
     if not os.path.isdir(_structures()):
         pytest.skip('benchmark structures absent (%s; set RELION_DEM_STRUCTURES)' % _structures())
-    structure = bench.resolve_structure(bench.DEFAULT_STRUCTURES['ci'])
+    structure = data.resolve_structure(settings.DEFAULT_STRUCTURES['ci'])
     enhancer = 'network' if unavailable('network') is None else 'classical'
     res = bench.run_bench('ci', structure, str(tmp_path / 'work'), enhancer=enhancer)
     prefix = bench.write_results(res, str(tmp_path / 'results'))
@@ -131,7 +132,7 @@ def test_diagnosis_of_missed_targets_is_computed_from_the_runs():
     runs = res['runs']
     runs['relion'].update(iterations=10, wall_s=100.0, ang_err_deg=6.0)
     runs['dem'].update(wall_s=200.0, regularized_iterations=5, enhancer_s=60.0, ang_err_deg=5.0)
-    lines = bench.diagnosis(res)
+    lines = report.diagnosis(res)
     text = '\n'.join(lines)
     # RELION 10 s per iteration; DEM adds (200 - 100) / 5 = 20 s per regularized iteration, 60 / 10 = 6 s a call
     assert 'RELION takes 10.0 s per iteration' in text and 'adds 20.0 s (6.0 s per half-map call' in text

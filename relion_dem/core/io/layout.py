@@ -110,6 +110,11 @@ class RelionRun:
         its = self.iteration_files(self.DATA)
         return its[max(its)] if its else None
 
+    def sidesplitter_logs(self, class_number=1):
+        """{iteration: path} of ``<root>_itNNN_classKKK_sidesplitter.out``: the log that SIDESPLITTER's
+        upstream ``sidesplitter_wrapper.sh`` writes when it processes an iteration's half maps."""
+        return self.iteration_files('_class%03d_sidesplitter.out' % class_number)
+
     # ------------------------------------------------------------------ converged run
     @property
     def final_model(self):

@@ -1,0 +1,95 @@
+"""One benchmark: the main data set's arms, scored, then the controls; the result dict."""
+import os
+import subprocess
+import time
+
+from relion_dem.tests import sidesplitter_home
+
+from . import arms, controls as controls_mod, data
+from .score import Scorer, empty_metrics, score_oracle, score_post, score_refinement
+from .settings import log, settings_for
+
+
+def sidesplitter_arm(session, sc, dataset, home):
+    """RELION + SIDESPLITTER (upstream wrapper) when built: (metrics, details)."""
+    if not home:
+        return empty_metrics(), dict(error='SIDESPLITTER not built (see benchmarks/README.md)')
+    try:
+        root, meta = session.sidesplitter(dataset, home)
+    except RuntimeError as e:
+        log(str(e))
+        return empty_metrics(), dict(error=str(e))
+    return score_refinement(sc, dataset, root, meta, regularized=arms.sidesplitter_iterations(dataset, root))
+
+
+def post_arm(sc, dataset, root, base, enhancer, name):
+    """The enhancer applied once to the final half maps of run ``root`` (whose metrics ``base``
+    give the angles, iterations and wall time): (metrics, details)."""
+    folder = os.path.join(dataset, 'runs', name)
+    try:
+        outputs = arms.post_process(dataset, root, enhancer, folder)
+    except (subprocess.CalledProcessError, OSError, ValueError) as e:
+        log('%s failed: %s' % (name, e))
+        return empty_metrics(), dict(error=str(e))
+    return score_post(sc, outputs, folder, base, enhancer)
+
+
+def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
+    """Every arm on the main data set; (runs, extra runs, details, SIDESPLITTER's folder, the
+    regularized run's root)."""
+    runs, extra_runs, details = {}, {}, {}
+    # plain RELION (through our runtime with enhancer 'none': same code path, no change)
+    relion_root, meta = session.refine(dataset, 'relion', 'none')
+    runs['relion'], details['relion'] = score_refinement(sc, dataset, relion_root, meta)
+
+    home = sidesplitter_home(sidesplitter, log=log)
+    runs['sidesplitter'], details['sidesplitter'] = sidesplitter_arm(session, sc, dataset, home)
+
+    # regularized in the loop
+    dem_root, meta = session.refine(dataset, 'dem')
+    runs['dem'], details['dem'] = score_refinement(sc, dataset, dem_root, meta)
+    if extra_classical and session.enhancer != 'classical':
+        root, meta = session.refine(dataset, 'dem_classical', 'classical')
+        extra_runs['dem_classical'], details['dem_classical'] = score_refinement(sc, dataset, root, meta)
+
+    # the same enhancer as post-processing only, on the plain run's half maps; and, for the
+    # like-for-like comparison of in-loop vs post-processing, on the regularized run's half maps
+    runs['dem_post'], details['dem_post'] = post_arm(sc, dataset, relion_root, runs['relion'], session.enhancer,
+                                                     'dem_post')
+    extra_runs['dem_then_post'], details['dem_then_post'] = post_arm(sc, dataset, dem_root, runs['dem'],
+                                                                     session.enhancer, 'dem_then_post')
+
+    # the oracle: reconstruction at the true angles, same half sets as the plain run
+    folder = os.path.join(dataset, 'runs', 'oracle')
+    runs['oracle'], details['oracle'] = score_oracle(sc, arms.oracle(dataset, relion_root, folder), folder)
+    return runs, extra_runs, details, home, dem_root
+
+
+def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhancer=None,
+              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1):
+    """Run everything; return the result dict (the JSON's shape, plus ``extra``)."""
+    t_start = time.time()
+    s = settings_for(scale, snr, cone, particles)
+    sid = data.structure_id(structure)
+    held, held_note = data.holdout_status(sid)
+    backend, backend_note = arms.pick_enhancer(enhancer)
+    log('structure %s (%s); enhancer %s (%s)' % (sid, held_note, backend, backend_note))
+    main = data.main_dataset(structure, os.path.join(work, 'data'), s, seed)
+    session = arms.Session(s['refine'], backend, np_procs)
+    runs, extra_runs, details, home, dem_root = main_arms(session, Scorer(main, structure), main, sidesplitter,
+                                                          extra_classical)
+    log('main runs done after %.0f s' % (time.time() - t_start))
+    if controls:
+        ctl, ctl_details = controls_mod.run_controls(session, structure, work, s, seed, main, dem_root)
+    else:
+        ctl, ctl_details = controls_mod.empty()
+
+    result = dict(scale=scale, structure=sid, snr=s['data']['snr'], cone_deg=cone, runs=runs, controls=ctl)
+    result['extra'] = dict(
+        runs=extra_runs, details=details, controls=ctl_details,
+        enhancer=backend, enhancer_note=backend_note, holdout=held, holdout_note=held_note,
+        structure_path=structure, settings=s, total_wall_s=round(time.time() - t_start, 1),
+        refinements=session.ledger.summary(),
+        machine=dict(cpus=os.cpu_count(), load_avg_end=list(os.getloadavg())),
+        sidesplitter_home=home, date=time.strftime('%Y-%m-%d %H:%M'))
+    return result

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Mutation check of the safety paths: disable each one and make sure a test fails.
+
+    .venv/bin/python scripts/mutation-check.py [--list] [NAME ...]
+
+For each safety path (FSC guard, do-no-harm guard, gate, fallback, atomic write, device
+lock, denoise's overwrite refusal) a copy of the package is made with that path disabled
+by one textual change, and the tests that should catch it run against the copy
+(PYTHONPATH points at it, so the installed console scripts load the mutant too). A path
+whose tests all still pass is *not tested*: the script prints the table and exits 1.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: name, file, text, replacement, tests that must catch it
+MUTATIONS = [
+    ('FSC guard: blend is a no-op', 'relion_dem/core/runtime/guard.py',
+     '    return out.astype(np.float32), cut', '    return enhanced, cut',
+     ['tests/core/runtime/test_extrec.py', 'tests/core/runtime/test_guard.py']),
+    ('do-no-harm guard: never applied', 'relion_dem/core/runtime/extrec.py',
+     "    if cfg.get('harm_guard') and len(fsc):", '    if False:',
+     ['tests/core/runtime/test_extrec.py']),
+    ('do-no-harm guard: never falls back', 'relion_dem/core/runtime/harm_guard.py',
+     '    if fraction > MAX_FAILING_SIGNAL:', '    if False:',
+     ['tests/core/runtime/test_harm_guard.py', 'tests/core/runtime/test_extrec.py']),
+    ('gate: always open', 'relion_dem/core/runtime/gate.py',
+     '    hp = healpix_order(call.root, call.iteration)\n',
+     '    return Decision(True, "mutant", None, None)\n',
+     ['tests/core/runtime/test_gate.py', 'tests/core/runtime/test_extrec.py']),
+    ('fallback: enhancer failures stop RELION', 'relion_dem/core/runtime/extrec.py',
+     "                record['fallback'] = str(e)", '                raise',
+     ['tests/core/runtime/test_extrec.py']),
+    ('atomic write: written in place', 'relion_dem/core/io/atomic.py',
+     "    fd, tmp = tempfile.mkstemp(prefix='.%s.' % stem, suffix='.tmp' + ext, dir=folder)\n    os.close(fd)\n",
+     '    tmp = path\n',
+     ['tests/core/io/test_atomic.py', 'tests/core/runtime/test_extrec.py']),
+    ('device lock: halves not serialized', 'relion_dem/core/runtime/extrec.py',
+     '    if not path:\n        yield 0.0\n        return\n', '    yield 0.0\n    return\n',
+     ['tests/core/runtime/test_extrec.py']),
+    ('denoise: outputs overwritten', 'relion_dem/core/postprocess/denoise.py',
+     '        if os.path.exists(p) and not force:', '        if False:',
+     ['tests/core/postprocess/test_denoise.py']),
+]
+
+
+def mutant_copy(name, path, text, replacement):
+    """A temporary copy of the package with one change; the copy's folder."""
+    folder = tempfile.mkdtemp(prefix='relion_dem_mutant_')
+    shutil.copytree(os.path.join(ROOT, 'relion_dem'), os.path.join(folder, 'relion_dem'),
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    target = os.path.join(folder, path)
+    with open(target) as f:
+        source = f.read()
+    if source.count(text) != 1:
+        shutil.rmtree(folder)
+        raise SystemExit('mutation-check: %s: the text to change is not found exactly once in %s '
+                         '(update MUTATIONS after a refactoring)' % (name, path))
+    with open(target, 'w') as f:
+        f.write(source.replace(text, replacement))
+    return folder
+
+
+def run_tests(folder, tests):
+    env = dict(os.environ, PYTHONPATH=folder + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONDONTWRITEBYTECODE='1')
+    env.pop('RELION_DEM_RELIABILITY_REPORT', None)
+    proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-x', '-p', 'no:cacheprovider', '-rf'] + tests,
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    failed = [line.split(' ', 2)[1] for line in proc.stdout.splitlines() if line.startswith('FAILED ')]
+    return proc.returncode, failed
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('names', nargs='*', help='run only the mutations whose name starts with one of these')
+    p.add_argument('--list', action='store_true')
+    a = p.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not a.names or any(m[0].startswith(n) for n in a.names)]
+    if a.list:
+        for m in chosen:
+            print(m[0])
+        return 0
+    rows, missed = [], []
+    for name, path, text, replacement, tests in chosen:
+        t = time.time()
+        folder = mutant_copy(name, path, text, replacement)
+        try:
+            rc, failed = run_tests(folder, tests)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        caught = rc != 0 and bool(failed)
+        if not caught:
+            missed.append(name)
+        rows.append((name, 'caught' if caught else 'NOT CAUGHT', failed[0] if failed else '-', time.time() - t))
+        print('%-42s %-10s %s (%.0f s)' % rows[-1], flush=True)
+    print('\n| safety path disabled | result | first failing test |\n|---|---|---|')
+    for name, result, test, _ in rows:
+        print('| %s | %s | %s |' % (name, result, test))
+    print('\nmutation check: %d of %d disabled safety paths caught by a test' % (len(rows) - len(missed), len(rows)))
+    return 1 if missed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
