@@ -120,6 +120,8 @@ case "$cmd" in
         # the whole suite's reliability tally goes to build/ (./dev.sh results copies it)
         RELION_DEM_RELIABILITY_REPORT=$BUILD/test-results/reliability \
             "$VENV/bin/python" -m pytest -ra "$@" tests || status=$?
+        say "mutation check (each safety path disabled must fail a test)"
+        "$VENV/bin/python" scripts/mutation-check.py || status=1
         say "scipion3 tests"
         scripts/test-scipion.sh || status=1
         exit $status ;;
