@@ -1,4 +1,5 @@
-"""Shared fixtures: real RELION 3.1 files (tests/data/relion31) laid out as a run."""
+"""Shared fixtures: real RELION files laid out as a run (tests/data/relion31: Debian's RELION 3.1.3;
+tests/data/relion50: RELION 5.0.1 built from source, the demo's data at iteration 7)."""
 import os
 import shutil
 
@@ -6,7 +7,8 @@ import pytest
 
 from shared_refinements import refinements  # noqa: F401  (session fixture)
 
-DATA = os.path.join(os.path.dirname(__file__), 'data', 'relion31')
+DATA_DIRS = {v: os.path.join(os.path.dirname(__file__), 'data', v) for v in ('relion31', 'relion50')}
+DATA = DATA_DIRS['relion31']
 REQUEST = 'run_it007_half1_class001_external_reconstruct'
 
 
@@ -18,30 +20,32 @@ needs_relion = pytest.mark.skipif(not relion_available(),
                                   reason='RELION (relion_external_reconstruct) is not installed')
 
 
-def make_run(base, folder='Refine', iteration=7, half=1, local_order_seen=True):
+def make_run(base, folder='Refine', iteration=7, half=1, local_order_seen=True, version='relion31'):
     """Lay out RELION's files of one external-reconstruct call under ``base/folder``.
 
     The call is iteration ``iteration`` of half ``half`` (None: the final call); the
     sampling STAR of the previous iteration has healpix order 2 (local searches, since
     the optimiser's --auto_local_healpix_order is 2) when ``local_order_seen``, else 1.
     Returns the STAR path relative to ``base`` (RELION's cwd), as RELION passes it.
+    ``version``: the RELION whose files are used (a key of DATA_DIRS).
     """
+    data = DATA_DIRS[version]
     os.makedirs(os.path.join(base, folder), exist_ok=True)
     tag = '_half%d' % half if half else ''
     name = 'run_it%03d%s_class001_external_reconstruct' % (iteration, tag)
     rel = os.path.join(folder, name)
-    with open(os.path.join(DATA, REQUEST + '.star')) as f:
+    with open(os.path.join(data, REQUEST + '.star')) as f:
         text = f.read().replace('Refine/' + REQUEST, rel)
     with open(os.path.join(base, rel + '.star'), 'w') as f:
         f.write(text)
     for suffix in ('_data_real.mrc', '_data_imag.mrc', '_weight.mrc'):
-        shutil.copy(os.path.join(DATA, REQUEST + suffix), os.path.join(base, rel + suffix))
+        shutil.copy(os.path.join(data, REQUEST + suffix), os.path.join(base, rel + suffix))
     sampling = 'run_it006_sampling.star' if local_order_seen else 'run_it005_sampling.star'
-    shutil.copy(os.path.join(DATA, sampling),
+    shutil.copy(os.path.join(data, sampling),
                 os.path.join(base, folder, 'run_it%03d_sampling.star' % (iteration - 1)))
-    shutil.copy(os.path.join(DATA, 'run_it006_half1_model.star'),
+    shutil.copy(os.path.join(data, 'run_it006_half1_model.star'),
                 os.path.join(base, folder, 'run_it%03d_half1_model.star' % (iteration - 1)))
-    shutil.copy(os.path.join(DATA, 'run_it000_optimiser.star'),
+    shutil.copy(os.path.join(data, 'run_it000_optimiser.star'),
                 os.path.join(base, folder, 'run_it000_optimiser.star'))
     return rel + '.star'
 
@@ -58,7 +62,7 @@ def _sha1(path):
 def lost_files(folder):
     """Files a run must never leave behind: temporaries, unreadable maps, altered RELION inputs."""
     from relion_dem.core.io import mrc
-    originals = {sfx: _sha1(os.path.join(DATA, REQUEST + sfx)) for sfx in INPUT_SUFFIXES}
+    originals = {sfx: {_sha1(os.path.join(d, REQUEST + sfx)) for d in DATA_DIRS.values()} for sfx in INPUT_SUFFIXES}
     lost = []
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in filenames + [d for d in dirnames if d.startswith('.')]:
@@ -67,7 +71,7 @@ def lost_files(folder):
             if name.startswith('.') or '.tmp' in name:
                 lost.append((path, 'temporary file left behind'))
             elif sfx:
-                if _sha1(path) != originals[sfx[0]] and not _deliberately_broken(path):
+                if _sha1(path) not in originals[sfx[0]] and not _deliberately_broken(path):
                     lost.append((path, 'RELION input altered'))
             elif name.endswith('.mrc'):
                 try:

@@ -107,8 +107,9 @@ class TestTemplates(BaseTest):
         names = [p.getClassName() for p in prots]
         self.assertEqual(names[:5], ['ProtImportParticles', 'ProtImportVolumes', 'ProtRelionRefine3D',
                                      'ProtRelionRefine3D', 'ProtRelionDemRefine'])
-        compare = [p for p in prots if p.getClassName() == 'ProtRelionDemCompare']
-        self._run([p for p in prots if p not in compare])
+        after = [p for p in prots if p.getClassName() in ('ProtRelionDemCompare', 'ProtRelionDemDenoise')]
+        self.assertEqual([p.getClassName() for p in after], ['ProtRelionDemCompare', 'ProtRelionDemDenoise'])
+        self._run([p for p in prots if p not in after])
         plain, side, dem = prots[2:5]
         for prot in (plain, side, dem):
             self._checkRefine(prot, data)
@@ -120,22 +121,25 @@ class TestTemplates(BaseTest):
         # the regularized run regularized
         records = runlog.read(dem.outputRegularizationLog.getFileName())
         self.assertTrue(any(r['regularized'] for r in records), records)
-        type(self).finished = dict(refinements=(plain, side, dem), compare=compare)
+        type(self).finished = dict(refinements=(plain, side, dem), after=after)
 
     def test_compare_refinements_report(self):
-        """The template's last step, the comparison of the three (if its protocol is installed)."""
+        """The template's last steps: the comparison of the three, and the DEM run's half-maps
+        denoised once (post-processing)."""
         finished = getattr(type(self), 'finished', None)
         if not finished:
             self.skipTest('the refinements of test_compare_refinements did not finish')
-        if not finished['compare']:
-            self.skipTest('no comparison protocol in this installation')
         plain, side, dem = finished['refinements']
-        cmp_ = finished['compare'][0]
+        cmp_, post = finished['after']
         self.assertEqual([p.get().getObjId() for p in cmp_.inputRefinements],
                          [plain.getObjId(), side.getObjId(), dem.getObjId()])
-        self._run([cmp_])
+        self.assertEqual(post.inputVolume.get().getFileName(), dem.outputVolume.getFileName())
+        self._run([cmp_, post])
         self.assertEqual(cmp_.outputFSCs.getSize(), 3)
         self.assertTrue(os.path.exists(cmp_.outputReport.getFileName()))
+        self.assertEqual(post.outputVolume.getDim(), dem.outputVolume.getDim())
+        self.assertTrue(os.path.exists(post._getExtraPath('denoised_provenance.mrc')))
+        self.assertIn('provenance', ' '.join(post.summary()))
 
     def test_regularized_refine(self):
         folder, data = simulated_dataset(**TEMPLATE_DATA)

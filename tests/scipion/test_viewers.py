@@ -123,3 +123,58 @@ def test_refine_dem_viewer_sections(project):
     proj, cmp, dem = project
     made = _sections(RefineDemViewer, proj, dem, 'viewer_refine', missing_ok={'displayFsc'})  # no FSC output
     assert [os.path.basename(p) for p in made] == ['viewer_refine_displayIterations_0.png']
+
+
+@pytest.fixture(scope='module')
+def denoised(project, refinements):
+    """The denoise protocol run in this process (classical filter) on the DEM run's half-maps."""
+    from pwem.objects import Volume
+    from relion_dem import constants as C
+    from relion_dem.core.io.layout import RelionRun
+    from relion_dem.protocols import ProtRelionDemDenoise
+    proj, cmp, dem = project
+    run = RelionRun(os.path.join(refinements, 'DEM', 'run'))
+    vol = Volume(location=run.final_map)
+    vol.setSamplingRate(mrc_voxel(run.final_map))
+    vol.setHalfMaps([run.half_map(1), run.half_map(2)])
+    dem._defineOutputs(outputVolume=vol)
+    proj.saveProtocol(dem)
+    den = proj.newProtocol(ProtRelionDemDenoise)
+    den.setObjLabel('denoise')
+    den.inputVolume.set(dem.outputVolume)
+    den.enhancer.set(C.ENH_CLASSICAL)
+    proj.saveProtocol(den)
+    assert den.validate() == []
+    den.denoiseStep()
+    den.createOutputStep()
+    return proj, den, run
+
+
+def mrc_voxel(path):
+    from relion_dem.core.io import mrc
+    return mrc.read(path)[1]
+
+
+def test_denoise_protocol_keeps_the_plain_average_beyond_the_cutoff(denoised):
+    import numpy as np
+    from relion_dem.core.analysis import fourier
+    from relion_dem.core.io import mrc
+    proj, den, run = denoised
+    r = den.report()
+    out, voxel = mrc.read(den.outputVolume.getFileName())
+    plain = (mrc.read(run.half_map(1))[0] + mrc.read(run.half_map(2))[0]) / 2
+    cut = int(round(out.shape[0] * voxel / r['guard_cutoff_A']))
+    idx = fourier.radial_index(out.shape)
+    beyond = idx >= cut
+    got, want = np.fft.rfftn(out)[beyond], np.fft.rfftn(plain)[beyond]
+    assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
+    assert any('provenance' in line for line in den._summary())
+    assert 'relion_dem' in den._methods()[0] and den._citations() == ['RamirezAportela2022']
+
+
+def test_denoise_viewer_sections(denoised):
+    from relion_dem.viewers import DenoiseViewer
+    proj, den, run = denoised
+    made = _sections(DenoiseViewer, proj, den, 'viewer_denoise')
+    assert [os.path.basename(p) for p in made] == ['viewer_denoise_displayProvenance_0.png',
+                                                   'viewer_denoise_displayFsc_0.png']

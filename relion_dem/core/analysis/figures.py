@@ -260,3 +260,32 @@ def run_log_table(records, reason=False):
                   'FALLBACK: ' + str(r['fallback']) if r.get('fallback') else 'plain')
         lines.append((fmt + '%7.1f %s') % (cells + (r.get('enhancer_s') or 0.0, result)))
     return lines
+
+
+def provenance_slices(fig, density, provenance, voxel_size, threshold=3.0, title=None, truth=None):
+    """Central orthogonal slices of ``density`` (grey) with the voxels where ``provenance``
+    exceeds ``threshold`` in red (relion_dem denoise's provenance map); with ``truth`` a second
+    row shows the truth's slices for comparison. Draws into ``fig``; returns it."""
+    rows = 2 if truth is not None else 1
+    n = density.shape[0] // 2
+    cut = [lambda m: m[n], lambda m: m[:, n], lambda m: m[:, :, n]]
+    names = ('z', 'y', 'x')
+    extent = [0, density.shape[0] * voxel_size] * 2
+    for i, (slicer, name) in enumerate(zip(cut, names)):
+        ax = fig.add_subplot(rows, 3, i + 1)
+        ax.imshow(slicer(density), cmap='gray', extent=extent, origin='lower')
+        flag = np.ma.masked_where(slicer(provenance) <= threshold, slicer(provenance))
+        ax.imshow(flag, cmap='autumn_r', alpha=0.7, extent=extent, origin='lower', vmin=threshold,
+                  vmax=max(threshold * 2, float(np.max(provenance))))
+        ax.set_title('central %s slice' % name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if truth is not None:
+            ax2 = fig.add_subplot(rows, 3, i + 4)
+            ax2.imshow(slicer(truth), cmap='gray', extent=extent, origin='lower')
+            ax2.set_title('truth, %s' % name, fontsize=9)
+            ax2.set_xticks([])
+            ax2.set_yticks([])
+    fig.suptitle(title or 'Denoised map; red: moved by more than %g sigma of the local noise' % threshold,
+                 fontsize=10)
+    return fig

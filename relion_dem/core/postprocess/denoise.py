@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from relion_dem.core.analysis import masks
-from relion_dem.core.analysis.fsc import fsc, resolution
+from relion_dem.core.analysis.fsc import fsc, resolution, shell_resolutions
 from relion_dem.core.enhancers import CallContext, EnhancerError, create, default_enhancer
 from relion_dem.core.enhancers.process import EnhancerFailure, check_enhanced, run_enhancer
 from relion_dem.core.io import mrc, star
@@ -122,7 +122,9 @@ def denoise(half1, half2, out, cfg, mask_path=None, star_voxel=None, force=False
     report = dict(half1=os.path.abspath(half1), half2=os.path.abspath(half2), box=box, voxel_size=voxel,
                   fsc_resolution_A=round(resolution(curve, voxel, 0.143), 2),
                   guard_cutoff_A=round(box * voxel / max(cut, 1), 2) if cut < len(curve) else None,
-                  enhancer=cfg['enhancer'], fsc_guard=cfg['guard'], harm_guard=cfg['harm_guard'], fallback=None)
+                  enhancer=cfg['enhancer'], fsc_guard=cfg['guard'], harm_guard=cfg['harm_guard'], fallback=None,
+                  fsc=[round(float(v), 4) for v in curve],
+                  resolution_A=[round(float(v), 3) for v in shell_resolutions(box, voxel)])
     folder = os.path.dirname(os.path.abspath(paths['map']))
     os.makedirs(folder, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix='.relion_dem_denoise_', dir=folder)

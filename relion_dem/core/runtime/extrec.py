@@ -187,8 +187,13 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
         if plain.shape[0] != ori_size:
             raise ReconstructionError('%s: plain reconstruction box %d differs from _rlnOriginalImageSize %d'
                                       % (star_path, plain.shape[0], ori_size))
-        # RELION >= 4.0.1 names the voxel size in the request itself
-        run_voxel = general.get('_rlnPixelSize', float, 0.0) or model_voxel_size(call)
+        # RELION >= 4.0.1 names the voxel size in the request itself; its
+        # relion_external_reconstruct then copies the weight file's header (1 Å in RELION 5),
+        # which says nothing about the run
+        request_voxel = general.get('_rlnPixelSize', float, 0.0)
+        if request_voxel:
+            header_voxel = None
+        run_voxel = request_voxel or model_voxel_size(call)
         voxel = cfg.get('voxel_size') or run_voxel or header_voxel
         if cfg.get('voxel_size') and run_voxel and abs(run_voxel - voxel) > 0.01 * voxel:
             raise ReconstructionError('%s: voxel_size %.4g Å in %s differs from the run\'s _rlnPixelSize '

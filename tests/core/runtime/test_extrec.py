@@ -345,3 +345,18 @@ def test_fsc_guard_keeps_the_plain_map_beyond_the_cutoff(run_dir):
     assert scale > 0 and np.abs(beyond - plain_beyond).max() < 1e-3 * scale
     inside, plain_inside = shell_coefficients(result, [2, 3, 4, 5]), shell_coefficients(plain, [2, 3, 4, 5])
     assert np.allclose(inside, 0.5 * plain_inside, rtol=0, atol=1e-3 * np.abs(plain_inside).max())
+
+
+def test_relion5_request(run_dir):
+    """RELION 5.0.1's request (``_rlnPixelSize`` and ``_rlnParticleDiameter`` in it; its own
+    relion_external_reconstruct writes the weight file's 1 Å header): the voxel size comes from
+    the request, and the call is regularized behind both guards."""
+    star_path = make_run(run_dir, version='relion50')
+    write_config('Refine', enhancer='classical')
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['voxel_size'] == pytest.approx(3.0) and rec['healpix_order'] == 2 and rec['local_order'] == 2
+    assert rec['regularized'] and rec['fallback'] is None and rec['harm_guard']['shells_checked'] > 5
+    data, voxel = mrc.read(result_path(star_path))
+    assert data.shape == (40, 40, 40) and voxel == pytest.approx(3.0)
