@@ -1,9 +1,10 @@
 """Applying a denoising network to a map the way deepEMhancer does, in pure numpy.
 
-1. noise-statistics normalization: ``(x - noise_mean) / (10 * noise_std)``, clipped at
-   ``MAX_NORMALIZED`` (the noise then has standard deviation 0.1; deepEMhancer's
-   convention), the noise statistics measured outside a centred sphere (or given);
-2. Fourier resampling to the network's voxel size (the box keeps its length in Å);
+1. Fourier resampling to the network's voxel size (the box keeps its length in Å);
+2. noise-statistics normalization on that grid (what the network sees, as in training):
+   ``(x - noise_mean) / (10 * noise_std)``, clipped at ``MAX_NORMALIZED`` (the noise then has
+   standard deviation 0.1; deepEMhancer's convention), the noise statistics measured outside
+   a centred sphere (or given);
 3. overlapping cubes, each predicted, blended with a smooth weight window;
 4. map statistics restored: ``y * 10 * noise_std + noise_mean``; resampled back to the
    input box; where the input was finer than the network's grid, the Fourier shells
@@ -208,9 +209,10 @@ def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batc
     if not voxel_size or voxel_size <= 0:
         raise InferenceError('voxel size must be positive, got %r' % voxel_size)
     n = data.shape[0]
-    x, stats = normalize(data, stats)
     m = resampled_box(n, voxel_size, net_voxel_size)
-    xr = fourier.pad_or_resample(x, m).astype(np.float32) if m != n else x
+    # normalized on the network's grid, as in training: on a finer map the noise beyond the
+    # network's Nyquist would otherwise inflate the noise statistics the network is scaled by
+    xr, stats = normalize(fourier.pad_or_resample(data, m) if m != n else data, stats)
     tiling = dict(cube=cube, overlap=overlap, batch_size=batch_size, multiple=multiple, whole_up_to=whole_up_to)
     if support_radius_A:
         y = predict_support(xr, predict, float(support_radius_A) / float(net_voxel_size), **tiling)
