@@ -24,7 +24,14 @@ def _check_relion():
             relion.find_program(prog)
         except relion.RelionError as e:
             return False, str(e), 'install a complete RELION >= 3.1'
-    return True, 'RELION %s (%s)' % ('.'.join(map(str, v)), os.path.dirname(path)), None
+    text = 'RELION %s (%s)' % ('.'.join(map(str, v)), os.path.dirname(path))
+    if v[:2] >= (4, 0):
+        text += '; relion_dem asks relion_external_reconstruct to skip gridding, as RELION\'s own reconstruction'
+    if v[0] >= 5:
+        blush = shutil.which('relion_python_blush', path=os.path.dirname(path))
+        text += ('; Blush present (%s): never pass --blush to a regularized run, it would replace relion_dem'
+                 % blush if blush else '; no Blush (relion_python_blush) found')
+    return True, text, None
 
 
 def _check_mpi():

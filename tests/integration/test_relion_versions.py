@@ -63,3 +63,13 @@ def test_relion5_request_with_this_relions_reconstruction(relion_home, run_dir):
     assert rec['voxel_size'] == pytest.approx(3.0) and rec['regularized'] and rec['fallback'] is None
     data, voxel = mrc.read(star_path.replace('.star', '.mrc'))
     assert data.shape == (40, 40, 40) and voxel == pytest.approx(3.0)
+
+
+def test_doctor_names_the_version_and_blush(relion_home, capsys):
+    from relion_dem.core import doctor
+    home, v = relion_home
+    doctor.main([])
+    out = capsys.readouterr().out
+    assert 'RELION %d.%d' % v[:2] in out and 'skip gridding' in out
+    if v[0] >= 5:
+        assert 'Blush present' in out or 'no Blush' in out
