@@ -50,9 +50,14 @@ class Session:
         self.np_procs = np_procs
         self.ledger = Ledger()
 
-    def refine(self, dataset, name='dem', enhancer=None):
-        """:func:`run_dem` with the session's regularizer unless ``enhancer`` is given; (root, meta)."""
-        return run_dem(dataset, name, enhancer or self.enhancer, self.refine_kw, self.np_procs, ledger=self.ledger)
+    def refine(self, dataset, name='dem', enhancer=None, settings=None):
+        """:func:`run_dem` with the session's regularizer unless ``enhancer`` is given, and runtime
+        ``settings`` (gate, guards); (root, meta)."""
+        return run_dem(dataset, name, enhancer or self.enhancer, self.refine_kw, self.np_procs, settings,
+                       ledger=self.ledger)
+
+    def vanilla(self, dataset, name='relion'):
+        return run_vanilla(dataset, name, self.refine_kw, self.np_procs, ledger=self.ledger)
 
     def sidesplitter(self, dataset, home):
         return run_sidesplitter(dataset, self.refine_kw, home, self.np_procs, ledger=self.ledger)
@@ -123,13 +128,25 @@ def _refine(dataset, name, enhancer, what, launcher, ledger=None):
 
 
 def run_dem(dataset, name, enhancer, refine_kw, np_procs=3, settings=None, ledger=None):
-    """Auto-refine through our runtime (enhancer 'none' is plain RELION); (root, meta)."""
+    """Auto-refine through our runtime (enhancer 'none': the same path, unregularized); (root, meta).
+    A finished run is reused only with the same enhancer and settings."""
     cfg = dict(enhancer=enhancer)
     cfg.update(settings or {})
+    tag = enhancer if not settings else '%s %s' % (enhancer, json.dumps(settings, sort_keys=True))
 
     def launcher(root, out):
         return launch.run(recipes.refine_args(dataset, root, **refine_kw), cfg, np_procs, log=out, cwd=dataset)
-    return _refine(dataset, name, enhancer, 'relion_refine (enhancer %s)' % enhancer, launcher, ledger)
+    return _refine(dataset, name, tag, 'relion_refine (enhancer %s)' % tag, launcher, ledger)
+
+
+def run_vanilla(dataset, name, refine_kw, np_procs=3, ledger=None):
+    """Vanilla ``relion_refine_mpi``: no external reconstruction, no relion_dem; (root, meta)."""
+    def launcher(root, out):
+        argv = shlex.split(mpi_environment().get('RELION_DEM_MPIRUN', 'mpirun')) + [
+            '-np', str(np_procs), find_program('relion_refine_mpi')] + recipes.refine_args(dataset, root, **refine_kw)
+        return subprocess.run(argv, env=mpi_environment(), cwd=dataset, stdout=out,
+                              stderr=subprocess.STDOUT).returncode
+    return _refine(dataset, name, 'vanilla', 'vanilla relion_refine_mpi', launcher, ledger)
 
 
 def run_sidesplitter(dataset, refine_kw, home, np_procs=3, ledger=None):
@@ -218,7 +235,7 @@ def post_process(dataset, plain_root, enhancer, folder):
 
 def oracle(dataset, split_root, folder):
     """relion_reconstruct at the true angles and shifts, per half (the halves of ``split_root``)
-    and for all particles; (half1, half2, full, seconds)."""
+    and for all particles; (half1, half2, full, seconds, the particle STAR used)."""
     os.makedirs(folder, exist_ok=True)
     info = simulate.load(dataset)
     blocks = star.read(os.path.join(dataset, info['truth_particles']))
@@ -242,4 +259,4 @@ def oracle(dataset, split_root, folder):
         with open(os.path.join(folder, 'reconstruct.log'), 'a') as lg:
             run_relion(args, log=lg, cwd=dataset)
         outs.append(os.path.join(dataset, out))
-    return outs[0], outs[1], outs[2], round(time.time() - t, 1)
+    return outs[0], outs[1], outs[2], round(time.time() - t, 1), truth_star

@@ -3,8 +3,9 @@
 - low-pass: particles from the truth low-passed at each of the scale's cutoffs (the regularized
   run must not claim a finer resolution);
 - noise sweep: the main SNR, then lower ones down to an SNR where the gate never opens;
-- pure noise: particles without signal (the final map's correlation with the truth beyond the
-  initial reference's resolution stays at chance).
+- pure noise: particles without signal, refined with the gate forced open (the network applied
+  at every iteration): the final map's correlation with the truth beyond the initial reference's
+  resolution stays at chance.
 
 Each returns (entries of the JSON's ``controls``, details for ``extra.controls``).
 """
@@ -72,7 +73,7 @@ def noise_sweep(session, structure, work, s, seed, main, dem_root):
 def pure_noise(session, structure, work, s, seed):
     """No structure may emerge beyond what the 40 Å reference already held."""
     d = data.pure_noise_dataset(structure, os.path.join(work, 'pure_noise'), s, seed + 30)
-    root, meta = session.refine(d)
+    root, meta = session.refine(d, settings=dict(gate='always'))
     run = RelionRun(os.path.join(d, root))
     sc = Scorer(d, structure)
     corr, chance_mean, chance_sd, n_coef = sc.band_corr(run.final_map, PURE_NOISE_BAND_A)
@@ -82,8 +83,9 @@ def pure_noise(session, structure, work, s, seed):
         truth_corr=round(corr, 4), band='Fourier shells finer than %g Å (the initial reference '
                                         'is the truth low-passed at 40 Å)' % PURE_NOISE_BAND_A,
         chance_mean=round(chance_mean, 4), chance_sd=round(chance_sd, 4), coefficients=n_coef,
-        full_band_corr=round(full_corr, 4), final_res_A=summ['final_resolution_A'],
-        regularized_iterations=summ['regularized_iterations'], wall_s=meta['wall_s'])
+        full_band_corr=round(full_corr, 4), final_res_A=summ['final_resolution_A'], gate='always',
+        regularized_iterations=summ['regularized_iterations'], fallbacks=summ['fallbacks'],
+        calls=summ['calls'], wall_s=meta['wall_s'])
 
 
 def run_controls(session, structure, work, s, seed, main, dem_root):

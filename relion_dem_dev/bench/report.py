@@ -251,13 +251,23 @@ def markdown(res, pngs):
     every = [(n, res['runs'][n]) for n in RUN_NAMES] + sorted(x['runs'].items())
     for name, m in every:
         lines.append('| %s | ' % name + ' | '.join(_fmt(m.get(k)) for k in METRIC_KEYS) + ' |')
-    lines += ['', 'relion: plain auto-refine (through relion_dem\'s runtime with enhancer `none`); sidesplitter: '
+    lines += ['', '| run | map vs truth in the truth\'s mask, FSC 0.5 (Å) | masked vs truth minus gold-standard (Å) |',
+              '|---|---|---|']
+    for name, _ in every:
+        d = x['details'].get(name) or {}
+        if d.get('truth_res_masked_A') is not None:
+            lines.append('| %s | %s | %+.2f |' % (name, _fmt(d['truth_res_masked_A']), d['honesty_gap_A']))
+    lines += ['', 'relion: vanilla `relion_refine_mpi` (no external reconstruction); none_control (extra): the same '
+              'refinement through relion_dem\'s runtime, unregularized; dem_from_first (extra): regularized from '
+              'the first iteration; dem_no_guards (extra): without the FSC and do-no-harm guards; sidesplitter: '
               'upstream `sidesplitter_wrapper.sh` as external reconstruction (SIDESPLITTER built from '
               '`shared/third_party`; its polling `sleep` capped at 1 s); dem: regularized in the loop; '
               'dem_post: the same regularizer applied once to the plain run\'s final half maps (paper Fig. S11; '
               'angles are the plain run\'s); dem_then_post (extra): the same once more on dem\'s final half '
               'maps, so that in-loop and post-processing-only compare at equal final processing; oracle: `relion_reconstruct` at the true angles and shifts, same half '
-              'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked, the same way for every run '
+              'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked (the table above: also in a '
+              'soft mask around the truth, and the honesty gap, negative where the gold standard claims more '
+              'than the map holds), the same way for every run '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
     ctl, cd = res['controls'], x['controls']
     lines += ['## Controls', '']

@@ -3,7 +3,7 @@ import os
 import subprocess
 import time
 
-from relion_dem.tests import sidesplitter_home
+from relion_dem.tests import sidesplitter_home, sidesplitter_source
 
 from . import arms, controls as controls_mod, data
 from .score import Scorer, empty_metrics, score_oracle, score_post, score_refinement
@@ -13,7 +13,10 @@ from .settings import log, settings_for
 def sidesplitter_arm(session, sc, dataset, home):
     """RELION + SIDESPLITTER (upstream wrapper) when built: (metrics, details)."""
     if not home:
-        return empty_metrics(), dict(error='SIDESPLITTER not built (see benchmarks/README.md)')
+        if sidesplitter_source():
+            raise RuntimeError('SIDESPLITTER could not be built from %s (see benchmarks/README.md)'
+                               % sidesplitter_source())
+        return empty_metrics(), dict(error='SIDESPLITTER not here: no source to build it (shared/third_party)')
     try:
         root, meta = session.sidesplitter(dataset, home)
     except RuntimeError as e:
@@ -38,9 +41,11 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
     """Every arm on the main data set; (runs, extra runs, details, SIDESPLITTER's folder, the
     regularized run's root)."""
     runs, extra_runs, details = {}, {}, {}
-    # plain RELION (through our runtime with enhancer 'none': same code path, no change)
-    relion_root, meta = session.refine(dataset, 'relion', 'none')
+    # vanilla RELION, and the same refinement through relion_dem's runtime unregularized (the control)
+    relion_root, meta = session.vanilla(dataset)
     runs['relion'], details['relion'] = score_refinement(sc, dataset, relion_root, meta)
+    root, meta = session.refine(dataset, 'none_control', 'none')
+    extra_runs['none_control'], details['none_control'] = score_refinement(sc, dataset, root, meta)
 
     home = sidesplitter_home(sidesplitter, log=log)
     runs['sidesplitter'], details['sidesplitter'] = sidesplitter_arm(session, sc, dataset, home)
@@ -51,6 +56,11 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
     if extra_classical and session.enhancer != 'classical':
         root, meta = session.refine(dataset, 'dem_classical', 'classical')
         extra_runs['dem_classical'], details['dem_classical'] = score_refinement(sc, dataset, root, meta)
+    # the design's choices: regularizing from the first iteration; without the guards
+    for name, settings in (('dem_from_first', dict(gate='from_iteration', gate_iteration=1)),
+                           ('dem_no_guards', dict(guard=False, harm_guard=False))):
+        root, meta = session.refine(dataset, name, settings=settings)
+        extra_runs[name], details[name] = score_refinement(sc, dataset, root, meta)
 
     # the same enhancer as post-processing only, on the plain run's half maps; and, for the
     # like-for-like comparison of in-loop vs post-processing, on the regularized run's half maps

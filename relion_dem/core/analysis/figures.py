@@ -262,30 +262,38 @@ def run_log_table(records, reason=False):
     return lines
 
 
-def provenance_slices(fig, density, provenance, voxel_size, threshold=3.0, title=None, truth=None):
+def provenance_slices(fig, density, provenance, voxel_size, threshold=3.0, title=None, truth=None, plain=None):
     """Central orthogonal slices of ``density`` (grey) with the voxels where ``provenance``
-    exceeds ``threshold`` in red (relion_dem denoise's provenance map); with ``truth`` a second
-    row shows the truth's slices for comparison. Draws into ``fig``; returns it."""
+    (relion_dem denoise's provenance map) exceeds ``threshold`` coloured; with the ``truth``
+    and the ``plain`` map the denoiser started from, a flagged voxel is green where the change
+    moved it toward the truth and red where it moved it away, and a second row shows the
+    truth. Draws into ``fig``; returns it."""
+    from matplotlib.colors import ListedColormap
     rows = 2 if truth is not None else 1
     n = density.shape[0] // 2
     cut = [lambda m: m[n], lambda m: m[:, n], lambda m: m[:, :, n]]
-    names = ('z', 'y', 'x')
     extent = [0, density.shape[0] * voxel_size] * 2
-    for i, (slicer, name) in enumerate(zip(cut, names)):
+    if truth is not None and plain is not None:
+        verdict = np.where(np.abs(density - truth) < np.abs(plain - truth), 1.0, 2.0)
+        colours = ListedColormap(['#2ca02c', '#d62728'])
+    else:
+        verdict = np.full(density.shape, 2.0)
+        colours = ListedColormap(['#2ca02c', '#ff7f0e'])
+    for i, (slicer, name) in enumerate(zip(cut, ('z', 'y', 'x'))):
         ax = fig.add_subplot(rows, 3, i + 1)
         ax.imshow(slicer(density), cmap='gray', extent=extent, origin='lower')
-        flag = np.ma.masked_where(slicer(provenance) <= threshold, slicer(provenance))
-        ax.imshow(flag, cmap='autumn_r', alpha=0.7, extent=extent, origin='lower', vmin=threshold,
-                  vmax=max(threshold * 2, float(np.max(provenance))))
+        flag = np.ma.masked_where(slicer(provenance) <= threshold, slicer(verdict))
+        ax.imshow(flag, cmap=colours, alpha=0.75, extent=extent, origin='lower', vmin=1, vmax=2,
+                  interpolation='nearest')
         ax.set_title('central %s slice' % name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         if truth is not None:
             ax2 = fig.add_subplot(rows, 3, i + 4)
             ax2.imshow(slicer(truth), cmap='gray', extent=extent, origin='lower')
-            ax2.set_title('truth, %s' % name, fontsize=9)
+            ax2.set_title('truth, %s slice' % name, fontsize=9)
             ax2.set_xticks([])
             ax2.set_yticks([])
-    fig.suptitle(title or 'Denoised map; red: moved by more than %g sigma of the local noise' % threshold,
+    fig.suptitle(title or 'Denoised map; coloured: moved by more than %g sigma of the local noise' % threshold,
                  fontsize=10)
     return fig
