@@ -13,8 +13,9 @@ validation only, never training) and, for contrast, the potential of a held-out 
 model on the same grid. For each truth, target resolution R (3, 4, 5, 7, 10 Å) and noise
 spectrum, two independent half-maps are made so that their FSC crosses 1/7 at R:
 
-* ``damped``: white noise, the half-map then multiplied per shell by SNR/(1+SNR) and zeroed
-  10 shells beyond R, as RELION's reconstruction hands it to the runtime;
+* ``damped``: noise whose SNR falls smoothly with resolution (1/6 at R), the half-map then
+  multiplied per shell by SNR/(1+SNR) and zeroed 10 shells beyond R, as RELION's
+  reconstruction hands it to the runtime;
 * ``white``: white noise, not damped (noise grows relative to the signal beyond R);
 * ``ctf``: noise whose power follows 1/<CTF²> (defocus 0.8-2.5 µm, 300 kV, B 100 Å² envelope),
   as a reconstruction from few, CTF-weighted images has it; not damped.
@@ -98,22 +99,28 @@ def half_maps(truth, voxel, resolution, spectrum, rng):
     colour = 1.0 / ctf2(s, voxel) if spectrum == 'ctf' else np.ones_like(s)
     k = min(int(round(n * voxel / resolution)), nshell - 1)
     at_k = idx == k
-    # noise power per coefficient so that SNR = 1/6 (FSC 1/7) in shell k
-    scale = 6.0 * signal[k] / float(np.mean(colour[at_k]))
-    noise_power = scale * colour
-    snr = signal[idx] / noise_power
+    if spectrum == 'damped':
+        # a reconstruction's SNR falls smoothly with resolution, from 600 at the origin (FSC
+        # 0.998) to 1/6 (FSC 1/7) at R: Gaussian in s, the noise following the signal's spectrum
+        s_r2 = 1.0 / resolution ** 2
+        snr = np.maximum(600.0 * np.exp(-np.log(3600.0) * s ** 2 / s_r2), 1e-9)
+        noise_power = signal[idx] / snr
+    else:
+        # noise power per coefficient so that SNR = 1/6 (FSC 1/7) in shell k, coloured as asked
+        noise_power = 6.0 * signal[k] / float(np.mean(colour[at_k])) * colour
+        snr = signal[idx] / noise_power
     damp = snr / (1.0 + snr) if spectrum == 'damped' else 1.0
     keep = (idx <= k + 10) if spectrum == 'damped' else (idx < nshell)
     maps = []
     for _ in range(2):
         # unit white noise has power n³ per coefficient of the unnormalized transform
         noise = np.fft.rfftn(rng.standard_normal(truth.shape)) * np.sqrt(noise_power / n ** 3)
-        maps.append(np.fft.irfftn((ft + noise) * damp * keep, s=truth.shape).astype(np.float32))
+        maps.append(np.fft.irfftn((ft + noise) * damp * keep, s=truth.shape, axes=(0, 1, 2)).astype(np.float32))
     return maps[0], maps[1]
 
 
 def mean_resolved(curve, cutoff):
-    return round(float(np.mean(curve[1:cutoff])), 4)
+    return round(float(np.mean(curve[1:max(cutoff, 2)])), 4)
 
 
 def load_network(threads=2):

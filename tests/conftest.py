@@ -81,6 +81,43 @@ def lost_files(folder):
     return lost
 
 
+def refinement_leftovers(folder):
+    """What a refinement (killed, continued, regularized or not) must never leave: the runtime's
+    work folders, temporary or half-written files, unreadable maps. Counted in the reliability tally."""
+    from relion_dem.core.io import mrc
+    lost = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        lost += [(os.path.join(dirpath, d), 'runtime work folder left behind') for d in dirnames
+                 if d.startswith('.relion_dem')]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if name.startswith('.') or '.tmp' in name:
+                lost.append((path, 'temporary file left behind'))
+            elif name.endswith('.mrc'):
+                try:
+                    mrc.read(path)
+                except mrc.MapError as e:
+                    lost.append((path, 'unreadable map: %s' % e))
+    RELIABILITY['files_lost'] += len(lost)
+    RELIABILITY['files_checked'] += 1
+    return lost
+
+
+def server_processes(folder):
+    """PIDs of network servers whose socket lives in ``folder``."""
+    pids = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    cmd = f.read().split(b'\0')
+            except OSError:
+                continue
+            if any(c.endswith(b'service.py') for c in cmd) and any(folder.encode() in c for c in cmd):
+                pids.append(int(pid))
+    return pids
+
+
 _BROKEN = set()
 
 
@@ -136,6 +173,13 @@ def network_servers(tmp_path_factory):
     finally:
         service.stop_servers(folder)
         del os.environ['RELION_DEM_SERVER_DIR']
+        import time
+        for _ in range(50):              # a stopped server exits within seconds
+            left = server_processes(folder)
+            if not left:
+                break
+            time.sleep(0.2)
+        assert not left, 'network server process(es) %s left running after the tests' % left
 
 
 @pytest.hookimpl(hookwrapper=True)

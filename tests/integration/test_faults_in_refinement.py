@@ -81,3 +81,11 @@ def test_killed_refinement_continues_with_config_and_log(killed_and_continued):
     assert all(r['local_order'] == 2 for r in new)
     for it in {r['iteration'] for r in new if r['half'] != 'final'}:
         assert sorted(r['half'] for r in new if r['iteration'] == it) == [1, 2]
+
+
+def test_killed_and_continued_leaves_nothing_behind(killed_and_continued):
+    """Killed with SIGKILL mid-run and continued: no work folder of the killed calls, no temporary
+    or half-written map (the continued run's first call removes what the killed one left)."""
+    from conftest import refinement_leftovers
+    dataset = killed_and_continued[0]
+    assert refinement_leftovers(os.path.join(dataset, 'Faults')) == []

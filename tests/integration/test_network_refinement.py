@@ -52,3 +52,9 @@ def test_network_run_agrees_with_truth(run):
     curve = fsc.fsc(final, truth)
     # map-vs-truth FSC >= 0.5 to 12 Å (shell 12 of the 144 Å box); Nyquist is 9 Å
     assert np.all(curve[1:13] >= 0.5), np.round(curve, 2)
+
+
+def test_nothing_left_behind(run):
+    from conftest import refinement_leftovers
+    dataset, root, records = run
+    assert refinement_leftovers(os.path.dirname(os.path.join(dataset, root))) == []

@@ -78,3 +78,10 @@ def test_fsc_first_crossing_of_a_converged_run(refinements):
         check = runinfo.resolution_check(root)
         assert check['isolated_shell'] is None and check['final_A'] == reported, check
     assert runinfo.fsc_first_crossing(os.path.join(refinements, 'nothing', 'run')) is None
+
+
+def test_nothing_left_behind(refinements):
+    """The plain and the regularized refinements leave no work folder, temporary or unreadable map."""
+    from conftest import refinement_leftovers
+    for name in ('Plain', 'DEM'):
+        assert refinement_leftovers(os.path.join(refinements, name)) == [], name

@@ -180,7 +180,9 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
     result_path = general.get('_rlnExtReconsResult')
     ori_size = general.get('_rlnOriginalImageSize', int)
 
-    workdir = tempfile.mkdtemp(prefix='.relion_dem_', dir=os.path.dirname(os.path.abspath(result_path)))
+    folder = os.path.dirname(os.path.abspath(result_path))
+    remove_stale_workdirs(folder)
+    workdir = tempfile.mkdtemp(prefix='%s%s_%d_' % (WORKDIR_PREFIX, socket.gethostname(), os.getpid()), dir=folder)
     try:
         plain, header_voxel = plain_reconstruction(blocks, general, star_path, workdir,
                                                    cfg.get('skip_gridding'))
@@ -272,6 +274,29 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     if not np.all(np.isfinite(enhanced)):
         raise EnhancerFailure('output map contains NaN or Inf after the guard')
     return enhanced
+
+
+#: the runtime's work folders beside the result: <prefix><host>_<pid>_<random>
+WORKDIR_PREFIX = '.relion_dem_'
+
+
+def remove_stale_workdirs(folder):
+    """Remove the work folders that runtime calls killed on this host left in ``folder`` (a call
+    killed with its refinement cannot clean up after itself). Folders of live processes, and of
+    other hosts sharing the file system, are left alone."""
+    host = socket.gethostname()
+    for name in os.listdir(folder):
+        if not name.startswith(WORKDIR_PREFIX + host + '_'):
+            continue
+        pid = name[len(WORKDIR_PREFIX + host) + 1:].split('_', 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _remove_tree(os.path.join(folder, name))
+        except PermissionError:
+            pass                          # alive, another user's
 
 
 def _remove_tree(path):

@@ -360,3 +360,24 @@ def test_relion5_request(run_dir):
     assert rec['regularized'] and rec['fallback'] is None and rec['harm_guard']['shells_checked'] > 5
     data, voxel = mrc.read(result_path(star_path))
     assert data.shape == (40, 40, 40) and voxel == pytest.approx(3.0)
+
+
+@pytest.mark.fault
+def test_work_folder_of_a_killed_call_is_removed_by_the_next(run_dir):
+    """A call killed with its refinement (SIGKILL: no clean-up) leaves its work folder; the next
+    call in that folder removes it, and leaves a live process's folder alone."""
+    import socket
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='none')
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    host = socket.gethostname()
+    stale = os.path.join('Refine', '%s%s_%d_abc' % (runtime.WORKDIR_PREFIX, host, dead.pid))
+    live = os.path.join('Refine', '%s%s_%d_def' % (runtime.WORKDIR_PREFIX, host, os.getppid()))
+    for d in (stale, live):
+        os.makedirs(d)
+        open(os.path.join(d, 'plain.mrc'), 'w').close()
+    assert run_extrec(star_path).returncode == 0
+    assert not os.path.exists(stale) and os.path.exists(live)
+    import shutil
+    shutil.rmtree(live)
