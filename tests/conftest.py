@@ -59,8 +59,9 @@ def _sha1(path):
         return hashlib.sha1(f.read()).hexdigest()
 
 
-def lost_files(folder):
-    """Files a run must never leave behind: temporaries, unreadable maps, altered RELION inputs."""
+def _leftovers(folder, fixture_inputs):
+    """(path, why) of what must not be left in ``folder``: hidden or temporary files and work
+    folders, unreadable maps, and (``fixture_inputs``) RELION inputs that differ from the fixture's."""
     from relion_dem.core.io import mrc
     originals = {sfx: {_sha1(os.path.join(d, REQUEST + sfx)) for d in DATA_DIRS.values()} for sfx in INPUT_SUFFIXES}
     lost = []
@@ -69,8 +70,8 @@ def lost_files(folder):
             path = os.path.join(dirpath, name)
             sfx = [x for x in INPUT_SUFFIXES if name.endswith(x)]
             if name.startswith('.') or '.tmp' in name:
-                lost.append((path, 'temporary file left behind'))
-            elif sfx:
+                lost.append((path, 'temporary file or work folder left behind'))
+            elif sfx and fixture_inputs:
                 if _sha1(path) not in originals[sfx[0]] and not _deliberately_broken(path):
                     lost.append((path, 'RELION input altered'))
             elif name.endswith('.mrc'):
@@ -81,23 +82,15 @@ def lost_files(folder):
     return lost
 
 
+def lost_files(folder):
+    """Files a runtime test must never leave behind: temporaries, unreadable maps, altered RELION inputs."""
+    return _leftovers(folder, fixture_inputs=True)
+
+
 def refinement_leftovers(folder):
     """What a refinement (killed, continued, regularized or not) must never leave: the runtime's
     work folders, temporary or half-written files, unreadable maps. Counted in the reliability tally."""
-    from relion_dem.core.io import mrc
-    lost = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        lost += [(os.path.join(dirpath, d), 'runtime work folder left behind') for d in dirnames
-                 if d.startswith('.relion_dem')]
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if name.startswith('.') or '.tmp' in name:
-                lost.append((path, 'temporary file left behind'))
-            elif name.endswith('.mrc'):
-                try:
-                    mrc.read(path)
-                except mrc.MapError as e:
-                    lost.append((path, 'unreadable map: %s' % e))
+    lost = _leftovers(folder, fixture_inputs=False)
     RELIABILITY['files_lost'] += len(lost)
     RELIABILITY['files_checked'] += 1
     return lost
