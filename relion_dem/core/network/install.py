@@ -1,6 +1,6 @@
 """Create the network environment: a virtualenv with TensorFlow (CPU), numpy, scipy, mrcfile.
 
-    relion_dem install-network [--prefix DIR] [--tensorflow tensorflow-cpu] [--force] [--check]
+    relion_dem install-network [--prefix DIR] [--gpu | --tensorflow tensorflow-cpu] [--force] [--check]
 
 TensorFlow never loads in Scipion's or relion_dem's own Python (it pulls numpy 2,
 which breaks Scipion's scipy): the network runs in this separate environment, the
@@ -19,6 +19,7 @@ import sys
 #: gemmi (small) only for the training command and benchmarks (atomic models -> potential maps)
 REQUIREMENTS = ['numpy', 'scipy', 'mrcfile', 'gemmi']
 TENSORFLOW = 'tensorflow-cpu'
+TENSORFLOW_GPU = 'tensorflow[and-cuda]'
 #: modules whose import makes the environment usable by the enhancer backends
 MODULES = ('numpy', 'scipy.ndimage', 'mrcfile', 'tensorflow')
 #: modules a complete environment (training included) imports
@@ -117,11 +118,16 @@ def main(argv=None):
                                     '~/.relion_dem/netenv; now %s)' % default_prefix())
     p.add_argument('--tensorflow', default=TENSORFLOW,
                    help='TensorFlow pip requirement (default: %(default)s; e.g. "tensorflow[and-cuda]" for GPUs)')
+    p.add_argument('--gpu', action='store_true',
+                   help='GPU TensorFlow (%s) instead of the CPU build; the network then runs on the GPU where '
+                        'one is visible, on the CPU otherwise' % TENSORFLOW_GPU)
     p.add_argument('--python', help='python used to create the virtualenv (default: this one\'s base)')
     p.add_argument('--force', action='store_true', help='recreate the environment from scratch')
     p.add_argument('--check', action='store_true', help='only check the environment; exit 1 if unusable')
     a = p.parse_args(argv)
     prefix = os.path.abspath(os.path.expanduser(a.prefix)) if a.prefix else default_prefix()
+    if a.gpu:
+        a.tensorflow = TENSORFLOW_GPU
     if a.check:
         why = check_env(env_python(prefix), MODULES)
         if why:
