@@ -44,11 +44,11 @@ class Session:
     :func:`relion_dem.core.simulation.recipes.refine_args`), the regularizer, the MPI ranks;
     and the :class:`Ledger` of the refinements."""
 
-    def __init__(self, refine_kw, enhancer, np_procs=3):
+    def __init__(self, refine_kw, enhancer, np_procs=3, ledger=None):
         self.refine_kw = refine_kw
         self.enhancer = enhancer
         self.np_procs = np_procs
-        self.ledger = Ledger()
+        self.ledger = ledger or Ledger()
 
     def refine(self, dataset, name='dem', enhancer=None, settings=None):
         """:func:`run_dem` with the session's regularizer unless ``enhancer`` is given, and runtime

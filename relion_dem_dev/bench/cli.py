@@ -55,7 +55,10 @@ def main(argv=None):
     p.add_argument('--np', type=int, default=3, help='MPI ranks of relion_refine_mpi (default 3)')
     p.add_argument('--sidesplitter', help='folder with sidesplitter and sidesplitter_wrapper.sh '
                                           '(default .tools/sidesplitter, built if missing)')
-    p.add_argument('--seed', type=int, default=1)
+    p.add_argument('--seed', type=int, default=1, help='simulation and RELION seed (of the first repeat)')
+    p.add_argument('--seeds', type=int, default=1,
+                   help='repeats of the main arms with seeds SEED, SEED+1, ...: means, sd and paired '
+                        'comparisons (standard scale: 3)')
     p.add_argument('--run-paper', action='store_true', help='really run the paper scale (days on 2 cores)')
     p.add_argument('--report-only', metavar='JSON', help='rewrite the .md and plots of a result JSON')
     a = p.parse_args(argv)
@@ -84,7 +87,7 @@ def main(argv=None):
         a.scale, sid, '-cone%g' % a.cone if a.cone else '')))
     res = run_bench(a.scale, structure, work, cone=a.cone, snr=a.snr, particles=a.particles,
                     enhancer=a.enhancer, controls=not a.no_controls, extra_classical=not a.no_extra_classical,
-                    np_procs=a.np, sidesplitter=a.sidesplitter, seed=a.seed)
+                    np_procs=a.np, sidesplitter=a.sidesplitter, seed=a.seed, seeds=a.seeds)
     prefix = write_results(res, a.out)
     bad = check_shape(res)
     print('results: %s.json, %s.md%s' % (prefix, prefix, '' if not bad else '\nSHAPE PROBLEMS: %s' % bad))

@@ -224,6 +224,27 @@ def plots(res, prefix):
     return names
 
 
+def repeats_markdown(rep):
+    """The repeats section: mean ± sd per arm, and the paired differences with their p-values."""
+    if not rep:
+        return []
+    L = ['## Repeats (seeds %s)' % ', '.join(map(str, rep['seeds'])), '',
+         'The table above holds the means. Each seed simulates its own particles and gives RELION its own '
+         '`--random_seed`; the arms of one seed share them, so differences are paired.', '',
+         '| run | map vs truth (Å) | median ang err (°) | gold-std (Å) | wall (s) |', '|---|---|---|---|---|']
+    for name, st in sorted(rep['arms'].items()):
+        cell = [('%.2f ± %.2f' % (st[k]['mean'], st[k]['sd'] or 0.0)) if k in st else '-'
+                for k in ('truth_res_A', 'ang_err_deg', 'gold_res_A', 'wall_s')]
+        L.append('| %s | %s |' % (name, ' | '.join(cell)))
+    L += ['', '| arm − against | metric | mean difference ± sd | n | p (paired t) | beyond the scatter? |',
+          '|---|---|---|---|---|---|']
+    for r in rep['paired']:
+        L.append('| %s − %s | %s | %+.2f ± %.2f | %d | %.3f | %s |' % (
+            r['arm'], r['against'], r['metric'], r['mean_diff'], r['sd_diff'], r['n'], r['p'],
+            'yes' if r['exceeds_scatter'] else 'no'))
+    return L + ['']
+
+
 def markdown(res, pngs):
     x = res['extra']
     s = x['settings']
@@ -269,6 +290,7 @@ def markdown(res, pngs):
               'soft mask around the truth, and the honesty gap, negative where the gold standard claims more '
               'than the map holds), the same way for every run '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
+    lines += repeats_markdown(x.get('repeats'))
     ctl, cd = res['controls'], x['controls']
     lines += ['## Controls', '']
     if not ctl['lowpass'] and not ctl['noise']:

@@ -5,7 +5,7 @@ import time
 
 from relion_dem.tests import sidesplitter_home, sidesplitter_source
 
-from . import arms, controls as controls_mod, data
+from . import arms, controls as controls_mod, data, repeats
 from .score import Scorer, empty_metrics, score_oracle, score_post, score_refinement
 from .settings import log, settings_for
 
@@ -76,19 +76,32 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
 
 
 def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhancer=None,
-              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1):
-    """Run everything; return the result dict (the JSON's shape, plus ``extra``)."""
+              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1, seeds=1):
+    """Run everything; return the result dict (the JSON's shape, plus ``extra``). With ``seeds`` > 1
+    the main arms run on ``seeds`` data sets (simulation and RELION seeds ``seed``, ``seed + 1``...):
+    ``runs`` holds the means, ``extra.repeats`` the spread and the paired comparisons; the
+    controls run once."""
     t_start = time.time()
     s = settings_for(scale, snr, cone, particles)
     sid = data.structure_id(structure)
     held, held_note = data.holdout_status(sid)
     backend, backend_note = arms.pick_enhancer(enhancer)
     log('structure %s (%s); enhancer %s (%s)' % (sid, held_note, backend, backend_note))
-    main = data.main_dataset(structure, os.path.join(work, 'data'), s, seed)
-    session = arms.Session(s['refine'], backend, np_procs)
-    runs, extra_runs, details, home, dem_root = main_arms(session, Scorer(main, structure), main, sidesplitter,
-                                                          extra_classical)
-    log('main runs done after %.0f s' % (time.time() - t_start))
+    ledger = arms.Ledger()
+    per_seed = []
+    for k in range(seeds):
+        folder = os.path.join(work, 'data' if k == 0 else 'data_seed%d' % (seed + k))
+        d = data.main_dataset(structure, folder, s, seed + k)
+        sess = arms.Session(dict(s['refine'], seed=seed + k), backend, np_procs, ledger)
+        got = main_arms(sess, Scorer(d, structure), d, sidesplitter, extra_classical)
+        per_seed.append(dict(seed=seed + k, runs=got[0], extra_runs=got[1]))
+        if k == 0:
+            main, session = d, sess
+            runs, extra_runs, details, home, dem_root = got
+        log('main runs of seed %d done after %.0f s' % (seed + k, time.time() - t_start))
+    if seeds > 1:
+        runs = repeats.mean_runs(per_seed, list(runs))
+        extra_runs = repeats.mean_runs(per_seed, list(extra_runs))
     if controls:
         ctl, ctl_details = controls_mod.run_controls(session, structure, work, s, seed, main, dem_root)
     else:
@@ -99,7 +112,9 @@ def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhan
         runs=extra_runs, details=details, controls=ctl_details,
         enhancer=backend, enhancer_note=backend_note, holdout=held, holdout_note=held_note,
         structure_path=structure, settings=s, total_wall_s=round(time.time() - t_start, 1),
-        refinements=session.ledger.summary(),
+        refinements=ledger.summary(),
+        repeats=dict(seeds=[p['seed'] for p in per_seed], arms=repeats.arm_statistics(per_seed),
+                     paired=repeats.paired(per_seed)) if seeds > 1 else None,
         machine=dict(cpus=os.cpu_count(), load_avg_end=list(os.getloadavg())),
         sidesplitter_home=home, date=time.strftime('%Y-%m-%d %H:%M'))
     return result

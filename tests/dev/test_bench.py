@@ -152,3 +152,24 @@ def test_diagnosis_of_missed_targets_is_computed_from_the_runs():
     assert 'gains 3.00 Å' in text and '(dem_post) 2.00 Å' in text
     # gold vs truth gaps in shells of a 32 x 3 Å box: RELION 96/10 - 96/12 = 1.6, DEM 96/8 - 96/9 = 1.3
     assert 'claims 1.6 shells' in text and 'DEM 1.3' in text and 'does not widen it' in text
+
+
+def test_repeats_summarize_paired_differences():
+    """Three seeds: the mean per arm, and a paired difference that is consistent across seeds is
+    beyond the scatter while one that changes sign is not."""
+    from relion_dem_dev.bench import repeats
+    per_seed = []
+    for k, (dem, rel, ss) in enumerate(((9.0, 11.0, 9.5), (9.2, 11.1, 8.8), (8.9, 10.8, 9.3))):
+        runs = {n: score.empty_metrics() for n in settings.RUN_NAMES}
+        for n, v in (('dem', dem), ('relion', rel), ('sidesplitter', ss)):
+            runs[n]['truth_res_A'] = v
+        per_seed.append(dict(seed=k + 1, runs=runs, extra_runs={}))
+    st = repeats.arm_statistics(per_seed)
+    assert st['dem']['truth_res_A']['mean'] == pytest.approx(9.033, abs=1e-3) and st['dem']['truth_res_A']['n'] == 3
+    rows = {(r['arm'], r['against'], r['metric']): r for r in repeats.paired(per_seed)}
+    assert rows[('dem', 'relion', 'truth_res_A')]['exceeds_scatter'] is True
+    assert rows[('dem', 'sidesplitter', 'truth_res_A')]['exceeds_scatter'] is False
+    means = repeats.mean_runs(per_seed, list(settings.RUN_NAMES))
+    assert means['relion']['truth_res_A'] == pytest.approx(10.97, abs=0.01) and means['oracle']['truth_res_A'] is None
+    text = '\n'.join(report.repeats_markdown(dict(seeds=[1, 2, 3], arms=st, paired=list(rows.values()))))
+    assert '| dem − relion | truth_res_A | -1.93 ± 0.06 | 3 |' in text and '| yes |' in text
