@@ -216,7 +216,8 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     def _validate(self):
         errors = ProtRelionRefine3D._validate(self)
         errors += self._validateRelion()
-        if self.numberOfMpi.get() < 3:
+        # scipion-em-relion 5.x reports it too ("3D auto-refine needs at least 3 MPI processes.")
+        if self.numberOfMpi.get() < 3 and not any('3 MPI' in e for e in errors):
             errors.append('3D auto-refine with two independent halves needs at least 3 MPI '
                           'processes (one master, one per half); now %d.' % self.numberOfMpi.get())
         errors += self._validateEnhancer()

@@ -34,8 +34,11 @@ class TestRelionDemRefine(RelionDemTestBase):
         prot = self._regularized()
         self.assertEqual(prot.validate(), [])
         cfg = prot.getRuntimeConfig()
+        # the local-search order reaches the runtime through the launch plan, from the
+        # --auto_local_healpix_order the form gives RELION
         self.assertEqual((cfg['enhancer'], cfg['gate'], cfg['local_healpix_order']),
-                         ('classical', 'local_searches', LOCAL_ORDER))
+                         ('classical', 'local_searches', None))
+        self.assertEqual(prot._localHealpixOrder(), LOCAL_ORDER)
 
         # a denoiser whose environment is missing: the error names the install command
         from relion_dem.core.enhancers import BACKENDS, EnhancerError, create

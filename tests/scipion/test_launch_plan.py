@@ -83,6 +83,15 @@ def test_blush_refused_by_command_line_and_protocol(inputs, capsys, monkeypatch)
     assert not [e for e in prot._validateRelion() if 'lush' in e]
 
 
+def test_relion_5_continue_passes_the_flag_again(inputs):
+    """RELION 5 resets external reconstruction on --continue (3.1 and 4.0 keep the optimiser
+    STAR's): without the flag again a continued run would never be regularized."""
+    write_optimiser(inputs, True)
+    for version, extra in (((3, 1, 3), []), ((4, 0, 2), []), ((5, 0, 1), ['--external_reconstruct'])):
+        plan = launch.plan(CONTINUE, {'enhancer': 'none'}, cwd=str(inputs), relion_version=version)
+        assert plan.extra_args == extra, version
+
+
 def test_relion_4_plan_skips_gridding_unless_asked(inputs):
     """RELION >= 4 reconstructs without gridding by default: the plain path must match."""
     settings = {'enhancer': 'none'}
