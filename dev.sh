@@ -67,8 +67,18 @@ make_venv() {
     $PY -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip
 }
 
+relion_major() {
+    local exe
+    exe=$( [ -x "${RELION_HOME:-/nonexistent}/bin/relion_refine" ] && echo "$RELION_HOME/bin/relion_refine" \
+           || command -v relion_refine || true)
+    [ -n "$exe" ] && "$exe" --version 2>/dev/null | sed -n 's/.*RELION version: *\([0-9]*\)\..*/\1/p' | head -n 1
+}
+
 pip_install() {
-    "$VENV/bin/pip" install -q -e ".[scipion,test]"
+    # scipion-em-relion 5.x drives RELION >= 4 only: RELION 3.1 keeps the 4.0 line
+    local line="scipion-em-relion>=4.0.20,<6"
+    [ "$(relion_major)" = 3 ] && line="scipion-em-relion>=4.0.20,<5"
+    "$VENV/bin/pip" install -q -e ".[scipion,test]" "$line"
     # the developer package (benchmark, training) is used from this checkout, never installed
     local site
     site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

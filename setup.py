@@ -26,9 +26,10 @@ setup(
                                  'core/network/weights/*', 'core/network/*.md']},
     install_requires=['numpy', 'scipy', 'mrcfile', 'gemmi', 'matplotlib'],
     extras_require={
-        # scipion-em-relion 4.0.x is the line that drives RELION 3.1 (5.x needs RELION >= 4)
+        # scipion-em-relion 4.0.x drives RELION 3.1 and 4.0, 5.x RELION 4.0 and 5.0 (./dev.sh picks
+        # the line of the RELION it finds)
         'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-app>=3.8',
-                    'scipion-em-relion>=4.0.20,<5', 'scipion-em-xmipp'],
+                    'scipion-em-relion>=4.0.20,<6', 'scipion-em-xmipp'],
         'network': ['tensorflow-cpu'],
         'test': ['pytest'],
     },
