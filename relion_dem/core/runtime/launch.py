@@ -53,24 +53,18 @@ arguments to append, the environment variables to set, and whether the runtime a
 ``relion_external_reconstruct`` to skip gridding (RELION >= 4, as its own reconstruction)."""
 
 
-def needs_external_flag(args, cwd=None, relion_version=None):
+def needs_external_flag(args, optimiser=None, relion_version=None):
     """False when ``args`` already ask for external reconstruction, or continue a run whose
-    optimiser STAR has it on and RELION keeps it from there (3.1 and 4.0; they warn about the
-    flag). RELION 5 resets it on ``--continue`` unless the flag is given again."""
+    optimiser STAR (``optimiser``: its ``optimiser_general`` block) has it on and RELION keeps it
+    from there (3.1 and 4.0; they warn about the flag). RELION 5 resets it on ``--continue``
+    unless the flag is given again."""
     if '--external_reconstruct' in args:
         return False
-    continued = option_value(args, '--continue')
-    if continued and relion_version is not None and tuple(relion_version)[:2] >= (5, 0):
+    if option_value(args, '--continue') is None:
         return True
-    if continued:
-        path = os.path.join(cwd or '.', continued)
-        try:
-            value = star.lookup(star.read(path), '_rlnDoExternalReconstruct', int)
-        except (star.StarError, ValueError, OSError):
-            value = None
-        if value is not None:
-            return value != 1
-    return True
+    if relion_version is not None and tuple(relion_version)[:2] >= (5, 0):
+        return True
+    return optimiser is None or optimiser.get('_rlnDoExternalReconstruct', int, 0) != 1
 
 
 def plan(relion_args, settings, cwd=None, relion_version=None):
@@ -138,7 +132,7 @@ def plan(relion_args, settings, cwd=None, relion_version=None):
         raise RefineError(str(e))
     env = {'RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE': extrec_executable(),
            config_mod.ENV_VAR: run.config}
-    extra = ['--external_reconstruct'] if needs_external_flag(args, base, v) else []
+    extra = ['--external_reconstruct'] if needs_external_flag(args, general, v) else []
     return Plan(cfg, run.config, extra, env, skip)
 
 
