@@ -5,8 +5,9 @@
 
 For each safety path (FSC guard, do-no-harm guard, gate, fallback, atomic write, device
 lock, denoise's overwrite refusal) a copy of the package is made with that path disabled
-by one textual change, and the tests that should catch it run against the copy
-(PYTHONPATH points at it, so the installed console scripts load the mutant too). A path
+by one textual change, and the tests that should catch it run against the copy (from its
+folder and with PYTHONPATH pointing at it, so the tests and the console scripts they start
+both load the mutant). A path
 whose tests all still pass is *not tested*: the script prints the table and exits 1.
 """
 import argparse
@@ -71,9 +72,14 @@ def run_tests(folder, tests):
     env = dict(os.environ, PYTHONPATH=folder + os.pathsep + os.environ.get('PYTHONPATH', ''),
                PYTHONDONTWRITEBYTECODE='1')
     env.pop('RELION_DEM_RELIABILITY_REPORT', None)
-    proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-x', '-p', 'no:cacheprovider', '-rf'] + tests,
-                          cwd=ROOT, env=env, capture_output=True, text=True)
-    failed = [line.split(' ', 2)[1] for line in proc.stdout.splitlines() if line.startswith('FAILED ')]
+    # run from the mutant's folder: ``python -m`` puts the working folder first on sys.path, so the
+    # tests' own process imports the mutant too (not only the programs they start)
+    proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-x', '-p', 'no:cacheprovider', '-rf',
+                           '--rootdir', ROOT, '-c', os.path.join(ROOT, 'pytest.ini')]
+                          + [os.path.join(ROOT, t) for t in tests],
+                          cwd=folder, env=env, capture_output=True, text=True)
+    failed = [os.path.relpath(line.split(' ', 2)[1], ROOT) for line in proc.stdout.splitlines()
+              if line.startswith('FAILED ')]
     return proc.returncode, failed
 
 
