@@ -17,6 +17,7 @@ import time
 from relion_dem.core.analysis import fsc as fsc_mod
 from relion_dem.core.io import mrc, star
 from relion_dem.core.io.layout import RelionRun
+from relion_dem.core.postprocess.denoise import write_fsc_star
 from relion_dem.core.io.relion import find_program, mpi_environment, run as run_relion
 from relion_dem.core.runtime import launch
 from relion_dem.core.simulation import recipes, simulate
@@ -209,9 +210,7 @@ def post_process(dataset, plain_root, enhancer, folder):
     curve = fsc_mod.fsc(a, b)
     # the call context names an external-reconstruct STAR: one made up for iteration 999, with the halves' FSC
     star_path = RelionRun(os.path.join(folder, 'post')).call_star(999, 1)
-    star.write(star_path, [star.Block('external_reconstruct_tau2', labels=['_rlnSpectralIndex',
-                                                                           '_rlnGoldStandardFsc'],
-                                      rows=[[i, '%.6f' % v] for i, v in enumerate(curve)])])
+    write_fsc_star(star_path, curve)
     res = fsc_mod.resolution(curve, voxel, 0.143)
     backend = create({'enhancer': enhancer})
     outs, seconds = [], 0.0
