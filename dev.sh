@@ -7,6 +7,8 @@
 #   ./dev.sh bench [relion_dem bench options] run the benchmark (relion_dem_dev, this checkout)
 #   ./dev.sh results                          copy the last full test run's reliability tally
 #                                             into benchmarks/results
+#   ./dev.sh slurm                            install and start a single-node Slurm cluster
+#                                             (root; the Scipion queue test then runs)
 #
 # Installs (only what is missing): Debian's relion + Open MPI (as root; otherwise an
 # existing RELION found through RELION_HOME or PATH is used), a virtual environment .venv
@@ -135,11 +137,17 @@ case "$cmd" in
         say "scipion3 tests"
         scripts/test-scipion.sh || status=1
         exit $status ;;
+    slurm)
+        [ "$(id -u)" = 0 ] || { echo "dev.sh: slurm needs root (apt-get, /etc/slurm)" >&2; exit 2; }
+        command -v slurmd >/dev/null && command -v munged >/dev/null \
+            || step "apt-get install slurm-wlm munge" apt_install slurm-wlm munge
+        step "single-node Slurm (scripts/slurm-local.sh)" scripts/slurm-local.sh
+        say "Slurm: $(sinfo -h -o '%P %D node(s) %c CPUs %T'); the queue test: scripts/test-scipion.sh test_queue" ;;
     results)
         src=$BUILD/test-results/reliability
         [ -f "$src.json" ] || { echo "dev.sh: no tally in $src.json: run ./dev.sh test first" >&2; exit 1; }
         for ext in json md png; do cp "$src.$ext" "benchmarks/results/reliability.$ext"; done
         say "benchmarks/results/reliability.{json,md,png} refreshed from $src" ;;
     *)
-        sed -n '2,16p' "$0"; exit 2 ;;
+        sed -n '2,18p' "$0"; exit 2 ;;
 esac

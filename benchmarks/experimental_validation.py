@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 from relion_dem.core.analysis import fourier  # noqa: E402
 from relion_dem.core.analysis.fsc import fsc  # noqa: E402
 from relion_dem.core.io import mrc  # noqa: E402
-from relion_dem.core.network import SHIPPED_MODEL  # noqa: E402
+from relion_dem.core.network import SHIPPED_MODEL, inference  # noqa: E402
 from relion_dem.core.runtime import guard, harm_guard  # noqa: E402
 
 EXPERIMENTAL = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'experimental', 'emd_11007_crop176.mrc.gz')
@@ -243,10 +243,11 @@ def report(a):
     ax.grid(alpha=0.3, axis='y')
     png = figures.save(fig, a.out + '.png')
     L = ['# Network and guards on an experimental map (and a simulated one)', '',
-         'Written by `benchmarks/experimental_validation.py` (model `%s`, network grid %.2f Å, seed %d, %s). '
+         'Written by `benchmarks/experimental_validation.py` (model `%s`, network grid %s, seed %d, %s). '
          'Mean FSC against the truth over the shells where the half-maps\' FSC is >= 1/7; "both guards" is '
          'what the runtime keeps by default (do-no-harm guard, then FSC guard).'
-         % (result['model'], result['net_voxel_size'], result['seed'], result['machine']), '',
+         % (result['model'], inference.describe_grid(result['net_voxel_size']), result['seed'],
+            result['machine']), '',
          '| truth | R (Å) | noise | gold-std (Å) | half | network | FSC guard | both guards | gain | harm guard |',
          '|---|---|---|---|---|---|---|---|---|---|']
     for r, c in zip(rows, checks):

@@ -10,7 +10,7 @@ Writes ``benchmarks/results/network-validation.md`` and ``.json``. Only structur
 1. **Denoising.** Each held-out model -> potential map (voxel 2 Å, box ~1.4x its
    diameter) -> simulated mid-refinement half-map (B 60 Å², coloured noise scaled to the
    half-map SNR of FSC 0.143 at R = 4.5, 7, 10 Å) -> network (through the same
-   inference code as the worker: resampled to the network's 1.5 Å grid and back). Metric:
+   inference code as the worker: resampled to the network's grid and back). Metric:
    map-vs-truth FSC, resolution at FSC 0.5 and 0.143, input vs output; real-space
    correlation with the truth low-passed at R.
 2. **Hallucination.** (a) Pure noise in (white and coloured): output power relative to
@@ -236,10 +236,10 @@ WHOLE_UP_TO_DOC = worker.WHOLE_UP_TO
 def write_markdown(path, result):
     m = result['model']
     lines = ['# Network validation (held-out structures)', '',
-             'Model `%s` (%s, %s parameters, trained at %g Å/voxel). Produced by '
+             'Model `%s` (%s, %s parameters, network grid %s). Produced by '
              '`benchmarks/network_validation.py`%s on %s.' % (
                  os.path.basename(m['path']), m.get('architecture', {}).get('kind', '?'),
-                 m.get('architecture', {}).get('params', '?'), m['net_voxel_size'],
+                 m.get('architecture', {}).get('params', '?'), inference.describe_grid(m['net_voxel_size']),
                  ' --quick' if result['quick'] else '', result['machine']), '',
              'Held-out structures (never trained on): %s.' % ', '.join(result['structures']), '',
              '## 1. Denoising: map-vs-truth FSC, input vs output', '',

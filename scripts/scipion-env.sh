@@ -3,7 +3,8 @@
 #   source scripts/scipion-env.sh      # then: relion_dem_scipion3 tests relion_dem.tests...
 #
 # Creates (if missing) under $RELION_DEM_SCIPION_HOME (default <repo>/.scipion):
-#   config/hosts.conf       localhost, PARALLEL_COMMAND = mpirun --oversubscribe ...
+#   config/hosts.conf       localhost, PARALLEL_COMMAND = mpirun --oversubscribe ..., and a
+#                           Slurm queue "debug" (scripts/slurm-local.sh starts one here)
 #   em/relion-3.1/bin/...   links to the installed RELION programs (pwem infers RELION's
 #                           version from this folder name)
 #   userdata/               SCIPION_USER_DATA (projects, test projects, logs)
@@ -26,23 +27,25 @@ mkdir -p "$_rd_home/config" "$_rd_home/userdata" "$_rd_home/software/em" "$_rd_h
 # Scipion's installer fetches an empty void.tgz for source-less packages: have it locally
 [ -f "$_rd_home/software/em/void.tgz" ] || tar czf "$_rd_home/software/em/void.tgz" -T /dev/null
 
-if [ ! -f "$_rd_home/config/hosts.conf" ]; then
+if ! grep -qs '^# relion_dem hosts 2' "$_rd_home/config/hosts.conf"; then
     cat > "$_rd_home/config/hosts.conf" <<'HOSTS'
 [localhost]
+# relion_dem hosts 2 (scripts/scipion-env.sh): local runs, or Slurm's partition "debug"
 PARALLEL_COMMAND = mpirun --oversubscribe -np %_(JOB_NODES)d %_(COMMAND)s
 NAME = SLURM
 MANDATORY = False
 SUBMIT_COMMAND = sbatch %_(JOB_SCRIPT)s
 CANCEL_COMMAND = scancel %_(JOB_ID)s
-CHECK_COMMAND = squeue -j %_(JOB_ID)s
+CHECK_COMMAND = squeue -h -j %_(JOB_ID)s
 SUBMIT_TEMPLATE = #!/bin/bash
     #SBATCH --job-name=%_(JOB_NAME)s
+    #SBATCH --partition=%_(JOB_QUEUE)s
     #SBATCH --output=%_(JOB_LOGS)s.out
     #SBATCH --error=%_(JOB_LOGS)s.err
     #SBATCH --ntasks=%_(JOB_NODES)d
     #SBATCH --cpus-per-task=%_(JOB_THREADS)d
     %_(JOB_COMMAND)s
-QUEUES = {}
+QUEUES = {"debug": []}
 HOSTS
 fi
 

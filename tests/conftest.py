@@ -60,26 +60,19 @@ def _sha1(path):
 
 
 def _leftovers(folder, fixture_inputs):
-    """(path, why) of what must not be left in ``folder``: hidden or temporary files and work
-    folders, unreadable maps, and (``fixture_inputs``) RELION inputs that differ from the fixture's."""
-    from relion_dem.core.io import mrc
+    """(path, why) of what must not be left in ``folder`` (:func:`relion_dem.core.io.leftovers.find`)
+    and (``fixture_inputs``) RELION inputs that differ from the fixture's."""
+    from relion_dem.core.io import leftovers
     originals = {sfx: {_sha1(os.path.join(d, REQUEST + sfx)) for d in DATA_DIRS.values()} for sfx in INPUT_SUFFIXES}
-    lost = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in filenames + [d for d in dirnames if d.startswith('.')]:
-            path = os.path.join(dirpath, name)
-            sfx = [x for x in INPUT_SUFFIXES if name.endswith(x)]
-            if name.startswith('.') or '.tmp' in name:
-                lost.append((path, 'temporary file or work folder left behind'))
-            elif sfx and fixture_inputs:
-                if _sha1(path) not in originals[sfx[0]] and not _deliberately_broken(path):
-                    lost.append((path, 'RELION input altered'))
-            elif name.endswith('.mrc'):
-                try:
-                    mrc.read(path)
-                except mrc.MapError as e:
-                    lost.append((path, 'unreadable map: %s' % e))
-    return lost
+
+    def altered(path, name):
+        sfx = [x for x in INPUT_SUFFIXES if name.endswith(x)]
+        if not (sfx and fixture_inputs):
+            return None
+        if _sha1(path) not in originals[sfx[0]] and not _deliberately_broken(path):
+            return 'RELION input altered'
+        return False   # an input as the fixture has it (or broken on purpose): not read as a map
+    return leftovers.find(folder, altered)
 
 
 def lost_files(folder):

@@ -96,4 +96,7 @@ class RelionDemTestBase(BaseTest):
         x, y = fsc.getData()
         self.assertGreater(len(x), 5)
         self.assertGreater(max(y), 0.5)
+        # nothing lost where RELION reads: no temporary file, work folder or unreadable map
+        from relion_dem.core.io import leftovers
+        self.assertEqual(leftovers.find(prot._getExtraPath()), [])
         return vol, parts, fsc

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from relion_dem.core.analysis import fsc as fsc_mod
-from relion_dem.core.io import mrc, star
+from relion_dem.core.io import leftovers, mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.postprocess.denoise import write_fsc_star
 from relion_dem.core.io.relion import find_program, mpi_environment, run as run_relion
@@ -27,17 +27,19 @@ from .settings import log
 
 
 class Ledger:
-    """The refinements one invocation asked for: (wall seconds, reused from an earlier invocation)."""
+    """The refinements one invocation asked for: (wall seconds, reused from an earlier invocation,
+    files left behind where RELION reads)."""
 
     def __init__(self):
         self.entries = []
 
-    def record(self, wall_s, reused):
-        self.entries.append((wall_s, reused))
+    def record(self, wall_s, reused, lost=()):
+        self.entries.append((wall_s, reused, list(lost)))
 
     def summary(self):
-        return dict(count=len(self.entries), reused=sum(1 for _, r in self.entries if r),
-                    wall_s=round(sum(w for w, _ in self.entries), 1))
+        return dict(count=len(self.entries), reused=sum(1 for _, r, _ in self.entries if r),
+                    wall_s=round(sum(w for w, _, _ in self.entries), 1),
+                    files_lost=[p for _, _, lost in self.entries for p in lost])
 
 
 class Session:
@@ -120,11 +122,15 @@ def _refine(dataset, name, enhancer, what, launcher, ledger=None):
                     enhancer=enhancer)
         if rc != 0 or not RelionRun(os.path.join(dataset, root)).converged:
             raise RuntimeError('%s: relion_refine failed (exit %d); see %s' % (name, rc, log_path))
+        # the loss check, as after every refinement test: nothing left where RELION reads
+        meta['files_lost'] = ['%s (%s)' % (os.path.relpath(p, dataset), why) for p, why in leftovers.find(folder)]
+        if meta['files_lost']:
+            log('%s: LEFT BEHIND %s' % (name, '; '.join(meta['files_lost'])))
         with open(_meta_path(dataset, root), 'w') as f:
             json.dump(meta, f)
         log('%s: done in %.0f s' % (name, meta['wall_s']))
     if ledger is not None:
-        ledger.record(meta['wall_s'], reused)
+        ledger.record(meta['wall_s'], reused, meta.get('files_lost', ()))
     return root, meta
 
 

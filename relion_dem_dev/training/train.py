@@ -24,15 +24,16 @@ if __package__ in (None, ''):
 
 import numpy as np  # noqa: E402
 
+from relion_dem.core.analysis import fourier  # noqa: E402
 from relion_dem.core.analysis import fsc as fsc_mod  # noqa: E402
 from relion_dem_dev.training import simdata, split  # noqa: E402
 
-DEFAULTS = dict(steps=1200, batch=4, patch=40, base=12, depth=3, lr=1e-3, lr_final=2e-5,
-                seed=1, rotations=4, truth_box=80, net_voxel_size=1.5, pool=24, refresh=2,
-                val_every=400, threads=2, cube=64, overlap=16, name='relion_dem_unet',
-                band_weight=0.0, p_lowpass=0.25)
-#: validation conditions: (resolution Å at FSC 0.143, B-factor Å²)
-VAL_CONDITIONS = ((4.0, 50.0), (7.0, 100.0), (10.0, 100.0))
+DEFAULTS = dict(steps=2000, batch=4, patch=48, base=12, depth=3, lr=1e-3, lr_final=2e-5,
+                seed=1, rotations=4, truth_box=120, net_voxel_size=1.0, net_voxel_max=1.5, pool=24, refresh=2,
+                val_every=600, threads=2, cube=64, overlap=16, name='relion_dem_unet',
+                band_weight=0.0, p_lowpass=0.25, b_gradient=80.0)
+#: validation conditions: (resolution Å at FSC 0.143, B-factor Å²), on the finest grid
+VAL_CONDITIONS = ((3.0, 30.0), (4.0, 50.0), (7.0, 100.0), (10.0, 100.0))
 VAL_MAX_DIAMETER = 100.0  # Å: held-out structures small enough for the training-time box
 
 
@@ -42,12 +43,13 @@ def log(msg, stream=sys.stdout):
 
 
 def _cache_file(cache, kind, items, a):
-    key = json.dumps([kind, items, a.rotations, a.truth_box, a.net_voxel_size, a.seed], sort_keys=True)
+    key = json.dumps([kind, items, a.rotations, a.truth_box, a.net_voxel_size, a.seed, a.b_gradient], sort_keys=True)
     return os.path.join(cache, '%s_%s.npz' % (kind, hashlib.sha1(key.encode()).hexdigest()[:12]))
 
 
 def build_bank(structures, a, cache, rng_seed, kind='bank'):
-    """(n, box, box, box) float32 truths: ``a.rotations`` random rotations of each structure."""
+    """(n, box, box, box) float32 truths on the finest grid: ``a.rotations`` random rotations of each
+    structure, each with a random core-to-periphery B-factor gradient (0 to ``a.b_gradient`` Å²)."""
     ids = [k for k, _ in structures]
     path = _cache_file(cache, kind, ids, a) if cache else None
     if path and os.path.exists(path):
@@ -62,7 +64,8 @@ def build_bank(structures, a, cache, rng_seed, kind='bank'):
         st = density.read_model(p)
         for r in range(a.rotations):
             rot = simdata.random_rotation(rng) if r else None
-            maps.append(simdata.rotated_truth(st, a.truth_box, a.net_voxel_size, rot))
+            grad = float(rng.uniform(0.0, a.b_gradient)) if kind == 'bank' else 0.0
+            maps.append(simdata.rotated_truth(st, a.truth_box, a.net_voxel_size, rot, b_gradient=grad))
             names.append('%s_r%d' % (sid, r))
     maps = np.stack(maps).astype(np.float32)
     log('truth bank %s: %d maps of %d^3 in %.0f s' % (kind, len(maps), a.truth_box, time.time() - t))
@@ -119,7 +122,11 @@ def evaluate(model, val, a):
 
 
 class PairPool:
-    """A pool of simulated full boxes; each step refreshes a few and cuts a batch of patches."""
+    """A pool of simulated full boxes; each step refreshes a few and cuts a batch of patches.
+
+    Each box is on a voxel size drawn between ``net_voxel_size`` and ``net_voxel_max`` (the
+    truth Fourier-resampled from the finest grid): the network learns the range of grids
+    :func:`relion_dem.core.network.inference.network_voxel` hands it."""
 
     def __init__(self, bank, a, rng):
         self.bank, self.a, self.rng = bank, a, rng
@@ -128,11 +135,18 @@ class PairPool:
     def _new(self):
         a, rng = self.a, self.rng
         truth = self.bank[rng.integers(len(self.bank))]
-        box = int(rng.integers(a.patch // 2, a.truth_box // 2 + 1)) * 2
-        lo = a.truth_box // 2 - box // 2
-        truth = truth[lo:lo + box, lo:lo + box, lo:lo + box]
-        x, t, p = simdata.simulate_pair(truth, a.net_voxel_size, rng, options=dict(p_lowpass=a.p_lowpass))
-        s_eff = 0.0 if p['pure_noise'] else 1.0 / p['effective_resolution']  # pure noise: no band at all
+        full, voxel = a.truth_box, a.net_voxel_size
+        if a.net_voxel_max > a.net_voxel_size:
+            full = max(a.patch, int(round(a.truth_box * a.net_voxel_size / rng.uniform(a.net_voxel_size,
+                                                                                     a.net_voxel_max) / 2)) * 2)
+            voxel = a.truth_box * a.net_voxel_size / full
+            truth = fourier.pad_or_resample(truth, full)
+        box = int(rng.integers(a.patch // 2, full // 2 + 1)) * 2
+        lo = full // 2 - box // 2
+        truth = np.ascontiguousarray(truth[lo:lo + box, lo:lo + box, lo:lo + box])
+        x, t, p = simdata.simulate_pair(truth, voxel, rng, options=dict(p_lowpass=a.p_lowpass))
+        # the band edge in cycles per voxel (pure noise: no band at all)
+        s_eff = 0.0 if p['pure_noise'] else voxel / p['effective_resolution']
         return x, t, s_eff
 
     def batch(self):
@@ -172,8 +186,8 @@ def make_loss(a):
     import tensorflow as tf
     p = a.patch
     f1 = np.fft.fftfreq(p)
-    s = (np.sqrt(f1[:, None, None] ** 2 + f1[None, :, None] ** 2 + f1[None, None, :] ** 2)
-         / a.net_voxel_size).astype(np.float32)  # full grid: FFT3D has a gradient, RFFT3D not
+    # cycles per voxel, as the pool's band edges; full grid: FFT3D has a gradient, RFFT3D not
+    s = np.sqrt(f1[:, None, None] ** 2 + f1[None, :, None] ** 2 + f1[None, None, :] ** 2).astype(np.float32)
     h = np.hanning(p + 2)[1:-1].astype(np.float32)
     win = h[:, None, None] * h[None, :, None] * h[None, None, :]
     scale = 1.0 / float(np.mean(win ** 2)) / float(p) ** 6  # Parseval: sum|F|^2 = N sum d^2; mean over N
@@ -263,7 +277,8 @@ def main(argv=None):
     checkpoint = os.path.join(a.out, a.name + '_checkpoint.keras')
     if os.path.exists(checkpoint):
         os.remove(checkpoint)
-    meta = dict(name=a.name, format='keras', net_voxel_size=a.net_voxel_size, cube=a.cube, overlap=a.overlap,
+    grid = [a.net_voxel_size, a.net_voxel_max] if a.net_voxel_max > a.net_voxel_size else a.net_voxel_size
+    meta = dict(name=a.name, format='keras', net_voxel_size=grid, cube=a.cube, overlap=a.overlap,
                 multiple=2 ** a.depth, normalization='(x - noise_mean) / (10 * noise_std), clip 200',
                 architecture=dict(kind='3D U-Net', base=a.base, depth=a.depth, params=int(model.count_params())),
                 training={k: getattr(a, k) for k in DEFAULTS}, loss='relative MSE (per patch, floor 0.01)' + (

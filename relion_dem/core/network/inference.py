@@ -1,6 +1,9 @@
 """Applying a denoising network to a map the way deepEMhancer does, in pure numpy.
 
-1. Fourier resampling to the network's voxel size (the box keeps its length in Å);
+1. Fourier resampling to the network's voxel size (the box keeps its length in Å). A network
+   trained over a range of voxel sizes (``net_voxel_size`` = (finest, coarsest)) works on the
+   map's own grid when its voxel size is in that range, else on the nearest bound: fine maps
+   keep the network's Nyquist high enough for 3 Å data, coarse ones are not upsampled;
 2. noise-statistics normalization on that grid (what the network sees, as in training):
    ``(x - noise_mean) / (10 * noise_std)``, clipped at ``MAX_NORMALIZED`` (the noise then has
    standard deviation 0.1; deepEMhancer's convention), the noise statistics measured outside
@@ -63,9 +66,26 @@ def restore(y, stats):
     return (y * (std / NOISE_STD_NORMALIZED) + mean).astype(np.float32)
 
 
+def network_voxel(voxel_size, net_voxel_size):
+    """The grid (Å/voxel) the network works on for a map at ``voxel_size``: ``net_voxel_size``
+    is one voxel size, or the (finest, coarsest) range the network was trained on."""
+    if np.ndim(net_voxel_size) == 0:
+        return float(net_voxel_size)
+    lo, hi = (float(v) for v in net_voxel_size)
+    return min(max(float(voxel_size), lo), hi)
+
+
+def describe_grid(net_voxel_size):
+    """The network's grid in words, for reports."""
+    if np.ndim(net_voxel_size) == 0:
+        return '%.2f Å' % float(net_voxel_size)
+    lo, hi = (float(v) for v in net_voxel_size)
+    return "%.2f-%.2f Å (the map's own voxel size within that range)" % (lo, hi)
+
+
 def resampled_box(box, voxel_size, net_voxel_size):
-    """Box (voxels) of the same length in Å at the network's voxel size."""
-    return max(8, int(round(box * float(voxel_size) / float(net_voxel_size))))
+    """Box (voxels) of the same length in Å on the network's grid (:func:`network_voxel`)."""
+    return max(8, int(round(box * float(voxel_size) / network_voxel(voxel_size, net_voxel_size))))
 
 
 def window(cube, overlap):
@@ -201,6 +221,7 @@ def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batc
             support_radius_A=None):
     """The network's map of ``data`` (any cubic box, any voxel size), in the input's units and box.
 
+    ``net_voxel_size``: the network's grid, or its (finest, coarsest) range (:func:`network_voxel`).
     ``support_radius_A``: denoise only inside this centred sphere (RELION's solvent mask), the
     normalized solvent (0) beyond it."""
     data = np.asarray(data, dtype=np.float32)
@@ -209,6 +230,7 @@ def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batc
     if not voxel_size or voxel_size <= 0:
         raise InferenceError('voxel size must be positive, got %r' % voxel_size)
     n = data.shape[0]
+    net_voxel_size = network_voxel(voxel_size, net_voxel_size)
     m = resampled_box(n, voxel_size, net_voxel_size)
     # normalized on the network's grid, as in training: on a finer map the noise beyond the
     # network's Nyquist would otherwise inflate the noise statistics the network is scaled by

@@ -351,8 +351,28 @@ class Client:
                 pass
 
 
+def _starting_servers(directory):
+    """PIDs of server processes for sockets in ``directory`` (from /proc): also those still
+    loading TensorFlow, whose socket does not exist yet."""
+    pids = []
+    prefix = os.path.join(os.path.realpath(directory), '')
+    for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                cmd = f.read().decode(errors='replace').split('\0')
+        except OSError:
+            continue
+        if '--serve' in cmd[:-1] and os.path.realpath(cmd[cmd.index('--serve') + 1]).startswith(prefix):
+            pids.append(int(pid))
+    return pids
+
+
 def stop_servers(directory=None):
-    """Kill every server whose socket is in ``directory`` (tests, benchmarks); returns their pids."""
+    """Kill every server whose socket is in ``directory`` (tests, benchmarks), those still
+    starting included (a client killed while its server loaded leaves one on its way up);
+    returns their pids."""
     directory = server_dir(directory)
     pids = []
     for name in sorted(os.listdir(directory)):
@@ -369,7 +389,13 @@ def stop_servers(directory=None):
             os.unlink(os.path.join(directory, name))
         except OSError:
             pass
-    return pids
+    for pid in _starting_servers(directory):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            pids.append(pid)
+        except OSError:
+            pass
+    return sorted(set(pids))
 
 
 # ----------------------------------------------------------------- command line

@@ -147,6 +147,32 @@ def test_resampled_box():
     assert inference.resampled_box(48, 2.0, 1.5) == 64
 
 
+def test_network_grid_range_uses_the_maps_own_grid_inside_it():
+    """A network trained on 1.0-1.5 Å grids: a map in that range is not resampled; finer maps go
+    to 1.0 Å (the network's Nyquist then 2 Å, enough for 3 Å data), coarser ones to 1.5 Å."""
+    grid = (1.0, 1.5)
+    assert inference.network_voxel(1.2, grid) == 1.2 and inference.resampled_box(100, 1.2, grid) == 100
+    assert inference.network_voxel(0.834, grid) == 1.0 and inference.resampled_box(240, 0.834, grid) == 200
+    assert inference.network_voxel(3.6, grid) == 1.5 and inference.resampled_box(48, 3.6, grid) == 115
+    assert inference.network_voxel(0.834, 1.5) == 1.5
+    # the predictor sees the resampled grid: an identity network on it returns the map
+    seen = []
+
+    def record(batch):
+        seen.append(batch.shape[1])
+        return batch
+    def seen_for(data, voxel, net):
+        seen.clear()
+        out = inference.enhance(data, voxel, record, net, whole_up_to=192)
+        return seen[0], out
+    x = fourier.lowpass(blob_in_noise(60), 0.8, 2.2)
+    got, y = seen_for(x, 0.8, grid)
+    assert got == seen_for(blob_in_noise(48), 1.0, 1.0)[0]     # 60 voxels at 0.8 Å = 48 at 1.0 Å
+    assert np.corrcoef(y.ravel(), x.ravel())[0, 1] > 0.999
+    assert seen_for(x, 1.25, grid)[0] == seen_for(x, 1.0, 1.0)[0]   # not resampled
+    assert seen_for(x, 1.25, 1.5)[0] == seen_for(blob_in_noise(50), 1.0, 1.0)[0]
+
+
 def test_enhance_identity_at_network_voxel_size_returns_input():
     x = blob_in_noise(48)
     y = inference.enhance(x, 1.5, identity, 1.5, cube=32, overlap=8)

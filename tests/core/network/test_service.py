@@ -234,3 +234,19 @@ def test_server_that_cannot_start_falls_back_to_one_run(server_dir, tmp_path, ma
     assert r.returncode != 0
     assert 'while starting' in r.stderr and 'running the worker once' in r.stderr, r.stderr[-3000:]
     assert not (tmp_path / 'o.mrc').exists()
+
+
+@needs_netenv
+@needs_model
+def test_stop_servers_also_kills_a_server_still_starting(server_dir):
+    """A client killed while its server loads TensorFlow leaves a server with no socket yet:
+    stop_servers finds it all the same (it used to idle on for 10 min after the tests)."""
+    d = service.server_dir(str(server_dir))
+    sock = service.paths(d, 'starting')['socket']
+    proc = subprocess.Popen([install.default_python(), '-E', '-s', service.__file__, '--serve', sock,
+                             '--model', worker.DEFAULT_MODEL, '--idle', '600'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    assert not os.path.exists(sock) and proc.poll() is None   # still importing TensorFlow
+    assert proc.pid in service.stop_servers(d)
+    assert proc.wait(timeout=10) == -signal.SIGKILL

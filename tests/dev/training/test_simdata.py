@@ -92,3 +92,41 @@ def test_drawn_parameters_respect_ranges():
     assert all(p['resolution'] >= 2.1 * max(p['input_voxel'], VOX) - 1e-9 for p in ps)
     assert all(p['lowpass'] is None or p['lowpass'] > p['resolution'] for p in ps)
     assert 0.01 < np.mean([p['pure_noise'] for p in ps]) < 0.1
+    spectra = [p['spectrum'] for p in ps]
+    assert set(spectra) == {'power', 'signal', 'ctf'} and 0.2 < np.mean([p['damped'] for p in ps]) < 0.6
+    assert all(p['defocus'][0] < p['defocus'][1] for p in ps)
+
+
+@pytest.mark.parametrize('spectrum', ['power', 'signal', 'ctf'])
+def test_every_noise_spectrum_is_calibrated_at_the_resolution(truth, spectrum):
+    """Whatever the noise's colour, the map-vs-truth FSC at R is a half-map's at FSC 0.143."""
+    vals = [fsc.fsc(simdata.simulate_pair(truth, VOX, np.random.default_rng(seed), fixed(6.0, spectrum=spectrum))[0],
+                    truth)[int(round(64 * VOX / 6.0))] for seed in range(3)]
+    assert np.mean(vals) == pytest.approx(0.378, abs=0.08)
+
+
+def test_ctf_coloured_noise_follows_one_over_mean_ctf2(truth):
+    """Noise power per shell ∝ 1/<CTF²> (loud near the origin and where the envelope falls)."""
+    pure = dict(pure_noise=True)
+    idx = np.round(fourier.radial_frequency((64,) * 3)).astype(int)
+
+    def shell_power(x):
+        p = np.abs(np.fft.rfftn(x)) ** 2
+        return np.bincount(idx.ravel(), p.ravel())[1:31] / np.bincount(idx.ravel())[1:31]
+    ctf = shell_power(simdata.simulate_pair(truth, VOX, np.random.default_rng(0), fixed(6.0, spectrum='ctf', **pure))[0])
+    flat = shell_power(simdata.simulate_pair(truth, VOX, np.random.default_rng(0), fixed(6.0, **pure))[0])
+    expected = 1.0 / simdata.mean_ctf2(np.arange(1, 31) / (64 * VOX), np.linspace(8000.0, 25000.0, 12), 100.0, 0.02)
+    assert np.corrcoef(np.log(ctf / flat), np.log(expected))[0, 1] > 0.95
+
+
+def test_damping_weights_shells_by_snr_over_one_plus_snr(truth):
+    """The damped map is the undamped one times SNR/(1+SNR) per shell: weak shells shrink most."""
+    und, _, _ = simdata.simulate_pair(truth, VOX, np.random.default_rng(7), fixed(6.0))
+    dmp, _, _ = simdata.simulate_pair(truth, VOX, np.random.default_rng(7), fixed(6.0, damped=True))
+    idx = np.round(fourier.radial_frequency((64,) * 3)).astype(int)
+    a, b = np.fft.rfftn(und), np.fft.rfftn(dmp)
+    ratio = np.array([np.abs(b[idx == k]).mean() / np.abs(a[idx == k]).mean() for k in range(1, 32)])
+    # (normalized by the noise level, so compare shapes): falls from low to high resolution
+    assert ratio[0] / ratio[-1] > 3
+    k = int(round(64 * VOX / 6.0))   # SNR 1/6 at R: weight 1/7 relative to a strong shell
+    assert 0.05 < ratio[k - 1] / ratio[0] < 0.4

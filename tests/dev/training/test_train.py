@@ -50,7 +50,7 @@ def test_short_schedule_reproduces_its_validation_figures(runs):
 
 def test_saved_settings_and_split(runs):
     base, (a, _), _ = runs
-    assert a['net_voxel_size'] == 1.5 and a['cube'] == 64 and a['multiple'] == 4
+    assert a['net_voxel_size'] == [1.0, 1.5] and a['cube'] == 64 and a['multiple'] == 4
     assert a['holdout'] == list(split.HOLDOUT)
     assert not set(a['structures']) & set(split.HOLDOUT)
     assert a['architecture']['params'] > 0
