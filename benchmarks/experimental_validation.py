@@ -123,10 +123,10 @@ def mean_resolved(curve, cutoff):
     return round(float(np.mean(curve[1:max(cutoff, 2)])), 4)
 
 
-def load_network(threads=2):
+def load_network(threads=2, model=SHIPPED_MODEL):
     from relion_dem.core.network import inference, worker
-    settings = worker.model_settings(SHIPPED_MODEL)
-    predict = worker.load_predictor(SHIPPED_MODEL, threads)
+    settings = worker.model_settings(model)
+    predict = worker.load_predictor(model, threads)
 
     def enhance(x, voxel):
         return inference.enhance(x, voxel, predict, settings['net_voxel_size'], cube=int(settings['cube']),
@@ -176,7 +176,7 @@ def real_size_timing(truth, voxel, enhance, box=240):
 
 def run(a):
     rng = np.random.default_rng(a.seed)
-    enhance, settings = load_network(a.threads)
+    enhance, settings = load_network(a.threads, a.model)
     exp, voxel = load_experimental()
     truths = [('EMD-11007 (experimental)', exp)]
     if not a.quick:
@@ -193,7 +193,7 @@ def run(a):
                       '(harm guard: %s)' % (name, res, spectrum, row['gold_resolution_A'], m['half'], m['network'],
                                             m['fsc_guard'], m['both_guards'], row['harm_guard']), flush=True)
     timing = None if a.quick else real_size_timing(exp, voxel, enhance)
-    result = dict(model=os.path.relpath(SHIPPED_MODEL, ROOT),
+    result = dict(model=os.path.relpath(a.model, ROOT),
                   net_voxel_size=settings['net_voxel_size'], seed=a.seed, quick=a.quick,
                   machine='%d-core CPU, %d threads' % (os.cpu_count(), a.threads), cases=rows,
                   real_size=timing)
@@ -281,6 +281,7 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true', help='experimental map only, R 4 and 7 Å, no timing')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--seed', type=int, default=11)
+    p.add_argument('--model', default=SHIPPED_MODEL, help='network to validate (default: the bundled one)')
     a = p.parse_args(argv)
     return run(a) if a.step == 'run' else report(a)
 

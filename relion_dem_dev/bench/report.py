@@ -158,10 +158,15 @@ def _duration(x, s):
     total = 'this invocation %.0f s (%.1f min; budget of the scale: %s min)' % (
         x['total_wall_s'], x['total_wall_s'] / 60.0, s.get('budget_min'))
     ref = x.get('refinements')
+    lost = ''
+    if ref and 'files_lost' in ref:   # the loss check after each refinement (since 0.1.0)
+        lost = ('; files left where RELION reads after its %d refinements: %s'
+                % (ref['count'], '; '.join(ref['files_lost']) if ref['files_lost'] else 'none'))
     if not ref or not ref['reused']:
-        return total
+        return total + lost
     return ('%s, reusing %d of its %d refinements from an earlier invocation; the refinements took %.0f s '
-            '(%.1f min) when they ran' % (total, ref['reused'], ref['count'], ref['wall_s'], ref['wall_s'] / 60.0))
+            '(%.1f min) when they ran%s' % (total, ref['reused'], ref['count'], ref['wall_s'], ref['wall_s'] / 60.0,
+                                            lost))
 
 
 def _fmt(v):
