@@ -21,6 +21,9 @@ Options (``network``):
 - ``solvent_mask``: where RELION flattens the solvent (its optimiser STAR says so), denoise only
   inside its spherical solvent mask, soft edge included, since RELION zeroes the reference
   beyond it (default true; false: the whole box, as deepEMhancer does);
+- ``input_lowpass``: the network sees its input tapered beyond the data's resolution (the
+  gold-standard FSC's 1/7 crossing; default true): beyond it the FSC guard keeps the plain map
+  anyway, and the noise there would otherwise set the network's input scale;
 - ``persistent``: serve calls from one loaded model (default true); ``idle_s``: seconds the
   server waits for the next call before it exits (default 600).
 
@@ -42,7 +45,8 @@ SERVICE = os.path.join(NETWORK_DIR, 'service.py')
 class NetworkEnhancer(Enhancer):
     name = 'network'
     options = dict(model=None, python=None, batch_size=4, threads=0, noise_stats=None,
-                   keep_beyond_nyquist=True, whole_up_to=None, solvent_mask=True, persistent=True, idle_s=600)
+                   keep_beyond_nyquist=True, whole_up_to=None, solvent_mask=True, persistent=True, idle_s=600,
+                   input_lowpass=True)
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -60,7 +64,7 @@ class NetworkEnhancer(Enhancer):
         w = self.opts['whole_up_to']
         if w is not None and (not isinstance(w, int) or isinstance(w, bool) or w < 0):
             raise EnhancerError('enhancer %s: whole_up_to must be an integer >= 0, got %r' % (self.name, w))
-        for key in ('persistent', 'solvent_mask'):
+        for key in ('persistent', 'solvent_mask', 'input_lowpass'):
             if not isinstance(self.opts[key], bool):
                 raise EnhancerError('enhancer %s: %s must be true or false, got %r' % (self.name, key, self.opts[key]))
         idle = self.opts['idle_s']
@@ -93,6 +97,9 @@ class NetworkEnhancer(Enhancer):
             argv += ['--whole-up-to', str(self.opts['whole_up_to'])]
         if self.opts['solvent_mask'] and getattr(ctx, 'support_radius', None):
             argv += ['--support-radius', repr(round(float(ctx.support_radius), 3))]
+        if self.opts['input_lowpass'] and getattr(ctx, 'fsc', None) is not None and len(ctx.fsc) > 2:
+            from relion_dem.core.network.inference import data_resolution
+            argv += ['--input-lowpass', repr(round(data_resolution(ctx.fsc, ctx.voxel_size), 3))]
         return argv + self._extra()
 
     def _extra(self):

@@ -4,6 +4,12 @@
    trained over a range of voxel sizes (``net_voxel_size`` = (finest, coarsest)) works on the
    map's own grid when its voxel size is in that range, else on the nearest bound: fine maps
    keep the network's Nyquist high enough for 3 Å data, coarse ones are not upsampled;
+   Optionally (``input_lowpass_A``: the data's resolution, FSC 1/7, as the runtime passes it)
+   the input is first tapered to zero from that resolution to ``INPUT_TAPER`` times its
+   frequency: what lies beyond is noise the FSC guard discards from the output anyway, and
+   undamped noise up to a fine grid's Nyquist would otherwise dominate the noise statistics
+   of step 2 and make the molecule look like noise to the network (EMD-11007 resampled to a
+   1 Å grid with white noise, R 7 Å: FSC with the truth 0.68 → 0.03 without it);
 2. noise-statistics normalization on that grid (what the network sees, as in training):
    ``(x - noise_mean) / (10 * noise_std)``, clipped at ``MAX_NORMALIZED`` (the noise then has
    standard deviation 0.1; deepEMhancer's convention), the noise statistics measured outside
@@ -32,6 +38,9 @@ NOISE_STD_NORMALIZED = 0.1
 MAX_NORMALIZED = 200.0
 #: noise is measured on voxels farther than this fraction of the box from its centre
 NOISE_RADIUS = 0.45
+#: the input band limit tapers from 1/R to this many times 1/R (training zeroed inputs beyond
+#: 1.15-2 times 1/R in half of its samples, as RELION's current image size does)
+INPUT_TAPER = 1.3
 
 
 class InferenceError(ValueError):
@@ -73,6 +82,25 @@ def network_voxel(voxel_size, net_voxel_size):
         return float(net_voxel_size)
     lo, hi = (float(v) for v in net_voxel_size)
     return min(max(float(voxel_size), lo), hi)
+
+
+def data_resolution(fsc, voxel_size):
+    """The resolution (Å) where the gold-standard FSC falls below 1/7: where the runtime's
+    input band limit starts (the FSC guard keeps the network's map up to about there)."""
+    from relion_dem.core.analysis.fsc import resolution
+    return float(resolution(fsc, voxel_size, 0.143))
+
+
+def band_limited(data, voxel_size, resolution_A, taper=INPUT_TAPER):
+    """``data`` tapered (raised cosine) from 1/``resolution_A`` to ``taper``/``resolution_A``, 0 beyond."""
+    n = data.shape[0]
+    s = fourier.radial_frequency(data.shape) / (n * float(voxel_size))
+    s0 = 1.0 / float(resolution_A)
+    t = np.clip((s - s0) / ((taper - 1.0) * s0), 0.0, 1.0)
+    w = 0.5 + 0.5 * np.cos(np.pi * t)
+    if np.all(w == 1.0):
+        return data
+    return np.fft.irfftn(np.fft.rfftn(data) * w, s=data.shape, axes=(0, 1, 2)).astype(np.float32)
 
 
 def describe_grid(net_voxel_size):
@@ -218,9 +246,11 @@ def predict_support(x, predict, radius, margin=SUPPORT_MARGIN, multiple=8, **til
 
 def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batch_size=4,
             stats=None, keep_beyond_nyquist=True, multiple=8, limit_band=False, info=None, whole_up_to=0,
-            support_radius_A=None):
+            support_radius_A=None, input_lowpass_A=None):
     """The network's map of ``data`` (any cubic box, any voxel size), in the input's units and box.
 
+    ``input_lowpass_A``: the data's resolution; the network sees the input tapered beyond it
+    (:func:`band_limited`); the shells beyond the network grid's Nyquist are still the input's.
     ``net_voxel_size``: the network's grid, or its (finest, coarsest) range (:func:`network_voxel`).
     ``support_radius_A``: denoise only inside this centred sphere (RELION's solvent mask), the
     normalized solvent (0) beyond it."""
@@ -232,9 +262,10 @@ def enhance(data, voxel_size, predict, net_voxel_size, cube=64, overlap=16, batc
     n = data.shape[0]
     net_voxel_size = network_voxel(voxel_size, net_voxel_size)
     m = resampled_box(n, voxel_size, net_voxel_size)
+    seen = band_limited(data, voxel_size, input_lowpass_A) if input_lowpass_A else data
     # normalized on the network's grid, as in training: on a finer map the noise beyond the
     # network's Nyquist would otherwise inflate the noise statistics the network is scaled by
-    xr, stats = normalize(fourier.pad_or_resample(data, m) if m != n else data, stats)
+    xr, stats = normalize(fourier.pad_or_resample(seen, m) if m != n else seen, stats)
     tiling = dict(cube=cube, overlap=overlap, batch_size=batch_size, multiple=multiple, whole_up_to=whole_up_to)
     if support_radius_A:
         y = predict_support(xr, predict, float(support_radius_A) / float(net_voxel_size), **tiling)

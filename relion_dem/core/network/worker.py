@@ -73,6 +73,9 @@ def build_parser():
                         'size is at most this many voxels (default %(default)s; 0: always cubes)')
     p.add_argument('--support-radius', type=float,
                    help='denoise only inside this centred sphere (Å; RELION\'s solvent mask), solvent beyond')
+    p.add_argument('--input-lowpass', type=float, metavar='A',
+                   help="the data's resolution (Å, FSC 1/7): the network sees the input tapered to 0 beyond it "
+                        '(to %g times its frequency); the runtime passes it' % inference.INPUT_TAPER)
     p.add_argument('--batch-size', type=int, default=4, help='cubes per network call')
     p.add_argument('--threads', type=int, default=0, help='TensorFlow CPU threads (0: its default)')
     p.add_argument('--noise-stats', type=float, nargs=2, metavar=('MEAN', 'STD'),
@@ -110,7 +113,8 @@ def denoise(a, predict=None):
                             stats=tuple(a.noise_stats) if a.noise_stats else None,
                             keep_beyond_nyquist=not a.no_keep_beyond_nyquist,
                             multiple=int(st['multiple']), limit_band=a.band_limit,
-                            whole_up_to=max(0, a.whole_up_to), support_radius_A=a.support_radius)
+                            whole_up_to=max(0, a.whole_up_to), support_radius_A=a.support_radius,
+                            input_lowpass_A=a.input_lowpass)
     mrc.write(a.output, out, voxel)
     return ('%s (%d^3, %.3g A) -> %s with %s; %s, inference %.1f s'
             % (a.input, data.shape[0], voxel, a.output, os.path.basename(a.model),

@@ -56,6 +56,16 @@ def test_solvent_mask_radius_reaches_the_worker():
     assert '--support-radius' not in create(dict(enhancer='network')).command('/w/in.mrc', '/w/out.mrc', CTX)
 
 
+def test_data_resolution_reaches_the_worker_as_input_lowpass():
+    """FSC falling through 1/7 between shells 10 and 11 of a 40-voxel box at 2 Å: ~7.6 Å."""
+    f = [1.0] * 8 + [0.6, 0.3, 0.2, 0.1] + [0.0] * 9
+    argv = create(dict(enhancer='network')).command('/w/in.mrc', '/w/out.mrc', CTX._replace(fsc=f))
+    assert argv[-2] == '--input-lowpass' and float(argv[-1]) == pytest.approx(40 * 2.0 / 10.57, rel=0.01)
+    argv = create(dict(enhancer='network', enhancer_options=dict(input_lowpass=False))).command(
+        '/w/in.mrc', '/w/out.mrc', CTX._replace(fsc=f))
+    assert '--input-lowpass' not in argv
+
+
 def test_keras_backend_command():
     e = create(dict(enhancer='keras', enhancer_options=dict(model='/m/user.h5', python='/p/python',
                                                               net_voxel_size=1.0, cube=48, overlap=12)))

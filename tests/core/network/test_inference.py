@@ -173,6 +173,21 @@ def test_network_grid_range_uses_the_maps_own_grid_inside_it():
     assert seen_for(x, 1.25, 1.5)[0] == seen_for(blob_in_noise(50), 1.0, 1.0)[0]
 
 
+def test_input_band_limit_tapers_beyond_the_data_resolution_only():
+    """Nothing beyond 1.3/R, untouched up to 1/R; the network (here the identity) sees that map."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((48,) * 3).astype(np.float32)
+    y = inference.band_limited(x, 1.5, 6.0)
+    s = fourier.radial_frequency(x.shape) / (48 * 1.5)
+    fy, fx = np.fft.rfftn(y), np.fft.rfftn(x)
+    assert np.abs(fy[s > 1.3 / 6.0 + 1e-6]).max() < 1e-4 * np.abs(fx).max()
+    assert np.allclose(fy[s <= 1 / 6.0], fx[s <= 1 / 6.0], atol=1e-3)
+    out = inference.enhance(x, 1.5, identity, 1.5, input_lowpass_A=6.0, whole_up_to=192)
+    np.testing.assert_allclose(out, y, atol=1e-4)
+    assert inference.data_resolution([1, 1, 1, 0.5, 0.1, 0.0], 2.0) == pytest.approx(10 * 2.0 / 3.89, rel=0.01)
+    assert inference.band_limited(x, 1.5, 1.0) is x        # nothing beyond the corners to taper
+
+
 def test_enhance_identity_at_network_voxel_size_returns_input():
     x = blob_in_noise(48)
     y = inference.enhance(x, 1.5, identity, 1.5, cube=32, overlap=8)
