@@ -32,7 +32,7 @@ def test_shipped_weights_small_and_described():
     meta_path = os.path.splitext(worker.DEFAULT_MODEL)[0] + '.json'
     with open(meta_path) as f:
         meta = json.load(f)
-    assert meta['net_voxel_size'] == 1.5 and meta['holdout'] == list(split.HOLDOUT)
+    assert meta['net_voxel_size'] == [1.0, 1.5] and meta['holdout'] == list(split.HOLDOUT)
     assert not set(meta['structures']) & (set(split.HOLDOUT) | set(split.EXCLUDED))
     assert os.path.exists(os.path.join(os.path.dirname(worker.DEFAULT_MODEL), 'MODEL_CARD.md'))
 
