@@ -1,5 +1,6 @@
 """Shared fixtures: real RELION files laid out as a run (tests/data/relion31: Debian's RELION 3.1.3;
-tests/data/relion50: RELION 5.0.1 built from source, the demo's data at iteration 7)."""
+tests/data/relion40 and relion50: RELION 4.0.2 and 5.0.1 built from source with
+scripts/build-relion.sh, the demo's regularized run at iteration 7)."""
 import os
 import shutil
 
@@ -7,7 +8,7 @@ import pytest
 
 from shared_refinements import refinements  # noqa: F401  (session fixture)
 
-DATA_DIRS = {v: os.path.join(os.path.dirname(__file__), 'data', v) for v in ('relion31', 'relion50')}
+DATA_DIRS = {v: os.path.join(os.path.dirname(__file__), 'data', v) for v in ('relion31', 'relion40', 'relion50')}
 DATA = DATA_DIRS['relion31']
 REQUEST = 'run_it007_half1_class001_external_reconstruct'
 

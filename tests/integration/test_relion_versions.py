@@ -51,10 +51,11 @@ def test_plan_skips_gridding_on_this_relion(relion_home, tmp_path):
     assert launch.plan(args + ['--dont_skip_gridding'], {'enhancer': 'none'}, cwd=str(tmp_path)).skip_gridding is False
 
 
-def test_relion5_request_with_this_relions_reconstruction(relion_home, run_dir):
-    """RELION 5's request, reconstructed by this RELION's relion_external_reconstruct
+@pytest.mark.parametrize('version', ['relion40', 'relion50'])
+def test_request_with_this_relions_reconstruction(relion_home, run_dir, version):
+    """RELION 4's and 5's requests, reconstructed by this RELION's relion_external_reconstruct
     --skip_gridding (its result header says 1 Å: the request's 3 Å is used), then regularized."""
-    star_path = make_run(run_dir, version='relion50')
+    star_path = make_run(run_dir, version=version)
     config.write(os.path.join('Refine', 'relion_dem.json'), {'enhancer': 'classical', 'skip_gridding': True})
     exe = os.path.join(os.path.dirname(sys.executable), 'relion_dem_extrec')
     proc = subprocess.run([exe, star_path], capture_output=True, text=True)

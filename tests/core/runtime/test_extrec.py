@@ -347,11 +347,12 @@ def test_fsc_guard_keeps_the_plain_map_beyond_the_cutoff(run_dir):
     assert np.allclose(inside, 0.5 * plain_inside, rtol=0, atol=1e-3 * np.abs(plain_inside).max())
 
 
-def test_relion5_request(run_dir):
-    """RELION 5.0.1's request (``_rlnPixelSize`` and ``_rlnParticleDiameter`` in it; its own
-    relion_external_reconstruct writes the weight file's 1 Å header): the voxel size comes from
-    the request, and the call is regularized behind both guards."""
-    star_path = make_run(run_dir, version='relion50')
+@pytest.mark.parametrize('version', ['relion40', 'relion50'])
+def test_relion4_and_5_requests(run_dir, version):
+    """RELION 4.0.2's and 5.0.1's requests (``_rlnPixelSize`` and ``_rlnParticleDiameter`` in them;
+    their relion_external_reconstruct writes the weight file's 1 Å header): the voxel size comes
+    from the request, and the call is regularized behind both guards."""
+    star_path = make_run(run_dir, version=version)
     write_config('Refine', enhancer='classical')
     proc = run_extrec(star_path)
     assert proc.returncode == 0, proc.stderr
