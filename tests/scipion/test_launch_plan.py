@@ -83,11 +83,14 @@ def test_blush_refused_by_command_line_and_protocol(inputs, capsys, monkeypatch)
     assert not [e for e in prot._validateRelion() if 'lush' in e]
 
 
-def test_relion_5_continue_passes_the_flag_again(inputs):
-    """RELION 5 resets external reconstruction on --continue (3.1 and 4.0 keep the optimiser
-    STAR's): without the flag again a continued run would never be regularized."""
+def test_relion_4_0_2_and_later_continue_passes_the_flag_again(inputs):
+    """RELION >= 4.0.2 resets external reconstruction on --continue (3.1 to 4.0.1 keep the
+    optimiser STAR's): without the flag again a continued run would never be regularized
+    (seen with scipion-em-relion 4.0.20 on RELION 4.0.2: the continued run made no call)."""
     write_optimiser(inputs, True)
-    for version, extra in (((3, 1, 3), []), ((4, 0, 2), []), ((5, 0, 1), ['--external_reconstruct'])):
+    flag = ['--external_reconstruct']
+    for version, extra in (((3, 1, 3), []), ((4, 0, 1), []), ((4, 0, 2), flag), ((4, 0), flag),
+                           ((5, 0, 1), flag)):
         plan = launch.plan(CONTINUE, {'enhancer': 'none'}, cwd=str(inputs), relion_version=version)
         assert plan.extra_args == extra, version
 

@@ -56,14 +56,17 @@ arguments to append, the environment variables to set, and whether the runtime a
 def needs_external_flag(args, optimiser=None, relion_version=None):
     """False when ``args`` already ask for external reconstruction, or continue a run whose
     optimiser STAR (``optimiser``: its ``optimiser_general`` block) has it on and RELION keeps it
-    from there (3.1 and 4.0; they warn about the flag). RELION 5 resets it on ``--continue``
-    unless the flag is given again."""
+    from there (3.1 to 4.0.1; they warn about the flag). From 4.0.2 (3dem/relion commit
+    ed4c13cf) RELION resets it on ``--continue`` unless the flag is given again; a version
+    without its patch level counts as 4.0.2 (the flag is harmless where it is kept)."""
     if '--external_reconstruct' in args:
         return False
     if option_value(args, '--continue') is None:
         return True
-    if relion_version is not None and tuple(relion_version)[:2] >= (5, 0):
-        return True
+    if relion_version is not None:
+        v = tuple(relion_version)[:3]
+        if v + (99,) * (3 - len(v)) >= (4, 0, 2):
+            return True
     return optimiser is None or optimiser.get('_rlnDoExternalReconstruct', int, 0) != 1
 
 
