@@ -90,21 +90,6 @@ def refinement_leftovers(folder):
     return lost
 
 
-def server_processes(folder):
-    """PIDs of network servers whose socket lives in ``folder``."""
-    pids = []
-    for pid in os.listdir('/proc'):
-        if pid.isdigit():
-            try:
-                with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                    cmd = f.read().split(b'\0')
-            except OSError:
-                continue
-            if any(c.endswith(b'service.py') for c in cmd) and any(folder.encode() in c for c in cmd):
-                pids.append(int(pid))
-    return pids
-
-
 _BROKEN = set()
 
 
@@ -162,7 +147,7 @@ def network_servers(tmp_path_factory):
         del os.environ['RELION_DEM_SERVER_DIR']
         import time
         for _ in range(50):              # a stopped server exits within seconds
-            left = server_processes(folder)
+            left = service.server_pids(folder)
             if not left:
                 break
             time.sleep(0.2)

@@ -42,13 +42,6 @@ def _shell_mean(power, idx, nshell):
     return total / np.maximum(count, 1)
 
 
-def lowpass_weights(s, cutoff_A, edge=0.15):
-    """Raised cosine falling from ``(1-edge)/cutoff`` to ``1/cutoff`` (1/Å); 0 beyond."""
-    sc = 1.0 / float(cutoff_A)
-    t = np.clip((sc - s) / (edge * sc), 0.0, 1.0)
-    return 0.5 - 0.5 * np.cos(np.pi * t)
-
-
 def mean_ctf2(s, defocus_A, envelope_b=0.0, floor=0.02):
     """<CTF²> over the defocus values ``defocus_A`` (300 kV, Cs 2.7 mm, 10 % amplitude contrast)
     times a B-factor envelope, floored so that noise coloured by its inverse stays finite."""
@@ -115,7 +108,7 @@ def simulate_pair(truth, voxel_size, rng, params=None, options=None):
     fs = ft * np.exp(-p['bfactor'] * s ** 2 / 4.0)
     effective = p['resolution']
     if p.get('lowpass'):
-        fs = fs * lowpass_weights(s, p['lowpass'], 0.05)
+        fs = fs * fourier.lowpass_weights(s, p['lowpass'], 0.05)
         effective = max(effective, p['lowpass'])
     # coloured noise, scaled to the chosen SNR in the shell at the resolution
     noise = np.fft.rfftn(rng.standard_normal(truth.shape).astype(np.float32)).astype(np.complex128)
@@ -147,7 +140,7 @@ def simulate_pair(truth, voxel_size, rng, params=None, options=None):
     if p['pure_noise']:
         target = np.zeros_like(truth, dtype=np.float32)
     else:
-        target = np.fft.irfftn(ft * lowpass_weights(s, effective, p['target_edge']), s=truth.shape, axes=(0, 1, 2))
+        target = np.fft.irfftn(ft * fourier.lowpass_weights(s, effective, p['target_edge']), s=truth.shape, axes=(0, 1, 2))
     xn, stats = inference.normalize(x)
     tn = (target / (stats[1] / inference.NOISE_STD_NORMALIZED)).astype(np.float32)
     p['effective_resolution'] = effective

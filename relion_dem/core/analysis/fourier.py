@@ -33,6 +33,14 @@ def apply_shell_weights(data, weights):
     return np.fft.irfftn(f, s=data.shape, axes=(0, 1, 2)).astype(np.float32)
 
 
+def lowpass_weights(s, cutoff_A, edge=0.15):
+    """Raised cosine of the frequencies ``s`` (1/Å): 1 up to ``(1-edge)/cutoff``, falling to 0 at
+    ``1/cutoff``, 0 beyond."""
+    sc = 1.0 / float(cutoff_A)
+    t = np.clip((sc - s) / (edge * sc), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * t)
+
+
 def lowpass(data, voxel_size, resolution, edge_shells=2.0):
     """Low-pass ``data`` to ``resolution`` Å with a raised-cosine edge ``edge_shells`` wide."""
     n = data.shape[0]

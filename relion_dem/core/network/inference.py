@@ -3,13 +3,14 @@
 1. Fourier resampling to the network's voxel size (the box keeps its length in Å). A network
    trained over a range of voxel sizes (``net_voxel_size`` = (finest, coarsest)) works on the
    map's own grid when its voxel size is in that range, else on the nearest bound: fine maps
-   keep the network's Nyquist high enough for 3 Å data, coarse ones are not upsampled;
+   keep the network's Nyquist high enough for 3 Å data, coarse ones are not upsampled.
    Optionally (``input_lowpass_A``: the data's resolution, FSC 1/7, as the runtime passes it)
    the input is first tapered to zero from that resolution to ``INPUT_TAPER`` times its
    frequency: what lies beyond is noise the FSC guard discards from the output anyway, and
    undamped noise up to a fine grid's Nyquist would otherwise dominate the noise statistics
    of step 2 and make the molecule look like noise to the network (EMD-11007 resampled to a
-   1 Å grid with white noise, R 7 Å: FSC with the truth 0.68 → 0.03 without it);
+   1 Å grid with white noise, R 7 Å, a training checkpoint: FSC with the truth 0.68 → 0.03
+   without it);
 2. noise-statistics normalization on that grid (what the network sees, as in training):
    ``(x - noise_mean) / (10 * noise_std)``, clipped at ``MAX_NORMALIZED`` (the noise then has
    standard deviation 0.1; deepEMhancer's convention), the noise statistics measured outside
@@ -87,17 +88,14 @@ def network_voxel(voxel_size, net_voxel_size):
 def data_resolution(fsc, voxel_size):
     """The resolution (Å) where the gold-standard FSC falls below 1/7: where the runtime's
     input band limit starts (the FSC guard keeps the network's map up to about there)."""
-    from relion_dem.core.analysis.fsc import resolution
-    return float(resolution(fsc, voxel_size, 0.143))
+    return float(fsc_mod.resolution(fsc, voxel_size, 0.143))
 
 
 def band_limited(data, voxel_size, resolution_A, taper=INPUT_TAPER):
     """``data`` tapered (raised cosine) from 1/``resolution_A`` to ``taper``/``resolution_A``, 0 beyond."""
     n = data.shape[0]
     s = fourier.radial_frequency(data.shape) / (n * float(voxel_size))
-    s0 = 1.0 / float(resolution_A)
-    t = np.clip((s - s0) / ((taper - 1.0) * s0), 0.0, 1.0)
-    w = 0.5 + 0.5 * np.cos(np.pi * t)
+    w = fourier.lowpass_weights(s, float(resolution_A) / taper, edge=1.0 - 1.0 / taper)
     if np.all(w == 1.0):
         return data
     return np.fft.irfftn(np.fft.rfftn(data) * w, s=data.shape, axes=(0, 1, 2)).astype(np.float32)

@@ -351,9 +351,9 @@ class Client:
                 pass
 
 
-def _starting_servers(directory):
-    """PIDs of server processes for sockets in ``directory`` (from /proc): also those still
-    loading TensorFlow, whose socket does not exist yet."""
+def server_pids(directory):
+    """PIDs of the server processes for sockets in ``directory`` (from /proc), those still
+    loading TensorFlow, whose socket does not exist yet, included."""
     pids = []
     prefix = os.path.join(os.path.realpath(directory), '')
     for pid in os.listdir('/proc') if os.path.isdir('/proc') else []:
@@ -389,7 +389,7 @@ def stop_servers(directory=None):
             os.unlink(os.path.join(directory, name))
         except OSError:
             pass
-    for pid in _starting_servers(directory):
+    for pid in server_pids(directory):
         try:
             os.kill(pid, signal.SIGKILL)
             pids.append(pid)
