@@ -74,15 +74,13 @@ def simulated_truth(voxel):
     return density.potential_map(st, box, voxel, bfactor=30.0).astype(np.float32)
 
 
-def ctf2(s, voxel):
+def ctf2(s):
     """Mean squared CTF over defocus 0.8-2.5 µm (300 kV, Cs 2.7 mm, 10% amplitude contrast), with
-    a B 100 Å² envelope; floored so that the noise it colours stays finite."""
-    lam, cs = 0.0197, 2.7e7
-    out = np.zeros_like(s)
-    for d in np.linspace(8000.0, 25000.0, 12):
-        chi = np.pi * lam * d * s ** 2 - 0.5 * np.pi * cs * lam ** 3 * s ** 4
-        out += (np.sqrt(0.99) * np.sin(chi) + 0.1 * np.cos(chi)) ** 2
-    return np.maximum(out / 12 * np.exp(-100.0 * s ** 2 / 2.0), 0.02)
+    a B 100 Å² envelope, floored at 0.02 so that the noise it colours stays finite. The same
+    formula as the training simulator's CTF-coloured spectrum (one of its parameter draws): the
+    map is what validation holds out, not the noise model."""
+    from relion_dem_dev.training.simdata import mean_ctf2
+    return mean_ctf2(s, np.linspace(8000.0, 25000.0, 12), envelope_b=100.0, floor=0.02)
 
 
 def half_maps(truth, voxel, resolution, spectrum, rng):
@@ -96,7 +94,7 @@ def half_maps(truth, voxel, resolution, spectrum, rng):
     signal = np.bincount(idx.ravel(), np.abs(ft.ravel()) ** 2, idx.max() + 1)
     count = np.bincount(idx.ravel(), minlength=idx.max() + 1)
     signal = signal / np.maximum(count, 1)
-    colour = 1.0 / ctf2(s, voxel) if spectrum == 'ctf' else np.ones_like(s)
+    colour = 1.0 / ctf2(s) if spectrum == 'ctf' else np.ones_like(s)
     k = min(int(round(n * voxel / resolution)), nshell - 1)
     at_k = idx == k
     if spectrum == 'damped':
@@ -124,7 +122,7 @@ def mean_resolved(curve, cutoff):
 
 
 def load_network(threads=2, model=SHIPPED_MODEL):
-    from relion_dem.core.network import inference, worker
+    from relion_dem.core.network import worker
     settings = worker.model_settings(model)
     predict = worker.load_predictor(model, threads)
 

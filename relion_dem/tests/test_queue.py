@@ -70,12 +70,12 @@ class TestRelionDemQueue(RelionDemTestBase):
             self.fail('protocol %s ended %s in Slurm job %s' % (prot.getRunName(), prot.getStatus(), job_ids))
         self.checkRefineOutputs(prot)
         # the job ran under Slurm: Slurm wrote its output file, the job script asked for 3 ranks
-        script = prot.getSubmitDict()['JOB_SCRIPT']
-        with open(script) as f:
+        submitted = prot.getSubmitDict()
+        with open(submitted['JOB_SCRIPT']) as f:
             text = f.read()
         self.assertIn('--ntasks=3', text)
         self.assertIn('--partition=%s' % PARTITION, text)
-        self.assertTrue(os.path.exists(prot.getSubmitDict()['JOB_LOGS'] + '.out'))
+        self.assertTrue(os.path.exists(submitted['JOB_LOGS'] + '.out'))
         summary = runinfo.summary(prot._getExtraPath('relion'), prot.outputRegularizationLog.getFileName())
         print('relion_dem summary (Slurm): %s' % summary)
         self.assertTrue(summary['converged'])
