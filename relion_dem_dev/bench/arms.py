@@ -258,7 +258,7 @@ def oracle(dataset, split_root, folder):
     outs = []
     for tag, sub in (('half1', '1'), ('half2', '2'), ('full', '0')):
         out = os.path.relpath(os.path.join(folder, tag + '.mrc'), dataset)
-        args = ['relion_reconstruct', '--i', rel, '--o', out, '--ctf', '--sym', 'C1']
+        args = ['relion_reconstruct', '--i', rel, '--o', out, '--ctf', '--sym', info.get('symmetry') or 'C1']
         if sub != '0':
             args += ['--subset', sub]
         with open(os.path.join(folder, 'reconstruct.log'), 'a') as lg:

@@ -43,6 +43,8 @@ def main(argv=None):
     p.add_argument('--structure', help='atomic model file or an id in shared/data/structures '
                                        '(default per scale: %s)' % DEFAULT_STRUCTURES)
     p.add_argument('--cone', type=float, help='tilt-cone half angle (°): anisotropic orientations')
+    p.add_argument('--sym', help='cyclic symmetry Cn: the truth is the exact Cn assembly of the model\'s first '
+                                 'chain and every arm refines with --sym Cn (default C1)')
     p.add_argument('--snr', type=float, help='SNR of the particles (default per scale)')
     p.add_argument('--particles', type=int, help='number of particles (default per scale)')
     p.add_argument('--enhancer', help='regularizer (default: network when installed, else classical)')
@@ -83,11 +85,11 @@ def main(argv=None):
         sys.stderr.write('relion_dem bench: ERROR: %s\n' % e)
         return 2
     sid = structure_id(structure)
-    work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', '%s-%s%s' % (
-        a.scale, sid, '-cone%g' % a.cone if a.cone else '')))
+    work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', '%s-%s%s%s' % (
+        a.scale, sid, '-cone%g' % a.cone if a.cone else '', '-' + a.sym.upper() if a.sym else '')))
     res = run_bench(a.scale, structure, work, cone=a.cone, snr=a.snr, particles=a.particles,
                     enhancer=a.enhancer, controls=not a.no_controls, extra_classical=not a.no_extra_classical,
-                    np_procs=a.np, sidesplitter=a.sidesplitter, seed=a.seed, seeds=a.seeds)
+                    np_procs=a.np, sidesplitter=a.sidesplitter, seed=a.seed, seeds=a.seeds, sym=a.sym)
     prefix = write_results(res, a.out)
     bad = check_shape(res)
     print('results: %s.json, %s.md%s' % (prefix, prefix, '' if not bad else '\nSHAPE PROBLEMS: %s' % bad))

@@ -250,6 +250,15 @@ def repeats_markdown(rep):
     return L + ['']
 
 
+def symmetry_note(res):
+    sym = res.get('symmetry', 'C1')
+    if sym == 'C1':
+        return ''
+    return ('; symmetry %s: the truth is the exact %s assembly of the model\'s first chain (ligands left out), '
+            'its axis on z, and every arm (and the oracle) refines or reconstructs with `--sym %s`; angular '
+            'errors are the smallest over the group' % (sym, sym, sym))
+
+
 def markdown(res, pngs):
     x = res['extra']
     s = x['settings']
@@ -257,11 +266,11 @@ def markdown(res, pngs):
              'Simulated from `%s` (%s). %s' % (os.path.basename(x['structure_path']), x['holdout_note'], s['note']),
              '',
              '- data: box %d, %.2f Å/px (Nyquist %.1f Å), %d particles, SNR %g, %s orientations, defocus %s µm, '
-             'B %g Å², shifts up to %g Å; initial reference = truth low-passed to 40 Å'
+             'B %g Å², shifts up to %g Å; initial reference = truth low-passed to 40 Å%s'
              % (s['data']['box'], s['data']['voxel_size'], 2 * s['data']['voxel_size'], s['data']['n_particles'],
                 s['data']['snr'], 'tilt-cone 0-%g°' % res['cone_deg'] if res['cone_deg'] else 'uniform',
                 '-'.join('%g' % v for v in s['data']['defocus_um']), s['data'].get('bfactor', 0.0),
-                s['data']['max_shift_A']),
+                s['data']['max_shift_A'], symmetry_note(res)),
              '- refinement: `relion_dem.core.simulation.recipes.refine_args` (%s), 3 MPI ranks, 1 thread, same seed '
              'and half sets for every run' % ', '.join('%s=%s' % kv for kv in sorted(s['refine'].items())),
              '- regularizer of `dem`, `dem_post` and the controls: **%s** (%s)' % (x['enhancer'], x['enhancer_note']),
@@ -356,9 +365,9 @@ def markdown(res, pngs):
     if why:
         lines += ['', '### Why targets are missed (measured here)', ''] + why
     lines += ['', '## Plots', ''] + ['![%s](%s)' % (p, p) for p in pngs]
-    lines += ['', '## Reproduce', '', '```', 'python -m relion_dem_dev.bench --scale %s --structure %s%s --snr %g'
+    lines += ['', '## Reproduce', '', '```', 'python -m relion_dem_dev.bench --scale %s --structure %s%s%s --snr %g'
               % (res['scale'], x['structure_path'], ' --cone %g' % res['cone_deg'] if res['cone_deg'] else '',
-                 res['snr']), '```', '']
+                 ' --sym %s' % res['symmetry'] if res.get('symmetry', 'C1') != 'C1' else '', res['snr']), '```', '']
     return '\n'.join(lines)
 
 

@@ -76,13 +76,14 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
 
 
 def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhancer=None,
-              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1, seeds=1):
+              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1, seeds=1, sym=None):
     """Run everything; return the result dict (the JSON's shape, plus ``extra``). With ``seeds`` > 1
     the main arms run on ``seeds`` data sets (simulation and RELION seeds ``seed``, ``seed + 1``...):
     ``runs`` holds the means, ``extra.repeats`` the spread and the paired comparisons; the
-    controls run once."""
+    controls run once. ``sym`` (Cn): every data set is the exact Cn assembly and every arm refines
+    with that symmetry."""
     t_start = time.time()
-    s = settings_for(scale, snr, cone, particles)
+    s = settings_for(scale, snr, cone, particles, sym)
     sid = data.structure_id(structure)
     held, held_note = data.holdout_status(sid)
     backend, backend_note = arms.pick_enhancer(enhancer)
@@ -108,6 +109,7 @@ def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhan
         ctl, ctl_details = controls_mod.empty()
 
     result = dict(scale=scale, structure=sid, snr=s['data']['snr'], cone_deg=cone, runs=runs, controls=ctl)
+    result['symmetry'] = s['data'].get('symmetry', 'C1')
     result['extra'] = dict(
         runs=extra_runs, details=details, controls=ctl_details,
         enhancer=backend, enhancer_note=backend_note, holdout=held, holdout_note=held_note,

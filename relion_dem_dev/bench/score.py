@@ -24,7 +24,8 @@ class Scorer:
         self.truth, self.voxel = mrc.read(os.path.join(dataset, self.info['truth']))
         self.box = self.truth.shape[0]
         self.mask = mrc.read(dataset_mask(dataset))[0]
-        self.structure = structure
+        # the model the truth was made from (a symmetric data set's is its own model.pdb)
+        self.structure = self.info.get('model') if self.info.get('source_model') else structure
         self._atoms = None
 
     def fsc_truth(self, map_path):
@@ -51,7 +52,8 @@ class Scorer:
             from relion_dem.core.analysis import angles
         except ImportError:
             return None, None
-        c = angles.compare(os.path.join(self.dataset, self.info['truth_particles']), data_star, sym='C1')
+        c = angles.compare(os.path.join(self.dataset, self.info['truth_particles']), data_star,
+                           sym=self.info.get('symmetry') or 'C1')
         return round(c['angle_median_deg'], 2), round(c['shift_median_A'], 2)
 
     def locres(self, half1, half2, out_root):

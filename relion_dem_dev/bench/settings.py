@@ -14,13 +14,13 @@ METRIC_KEYS = ('gold_res_A', 'truth_res_A', 'ang_err_deg', 'shift_err_A', 'locre
 #: (19hc and 1a28 are homodimers: near-C2 pseudo-symmetry flips half the particles by 180°)
 DEFAULT_STRUCTURES = {'ci': '1BD2', 'standard': '1BD2', 'paper': '1BD2'}
 #: the standard scale's structures, independent of each other and of the training set (the check:
-#: :mod:`.structures`, tests/dev/test_structures.py): (id, orientations, what it stands for).
-#: Missing, with the reason: a >= 300 kDa assembly (none among the offline models in shared/) and a
-#: refinement with the assembly's symmetry (1hvr is a C2 dimer, refined in C1 so far).
-STANDARD_STRUCTURES = (('1BD2', 'uniform', '~100 kDa asymmetric complex (MHC/peptide/TCR)'),
-                       ('1a28', 'tilt cone 0-40°', '~57 kDa homodimer'),
-                       ('1hvr', 'uniform', '< 50 kDa: 22 kDa C2 homodimer (HIV-1 protease)'),
-                       ('3k7pA', 'uniform', '< 50 kDa: ~17 kDa monomer'))
+#: :mod:`.structures`, tests/dev/test_structures.py): (id, command-line options, what it stands for).
+#: Missing, with the reason: a >= 300 kDa assembly (none among the offline models in shared/).
+STANDARD_STRUCTURES = (('1BD2', '', '~100 kDa asymmetric complex (MHC/peptide/TCR)'),
+                       ('1a28', '--cone 40', '~57 kDa homodimer, tilt cone 0-40°'),
+                       ('1hvr', '--sym C2', '< 50 kDa symmetric assembly: 22 kDa C2 homodimer (HIV-1 protease), '
+                                            'refined with C2'),
+                       ('3k7pA', '', '< 50 kDa: ~22 kDa monomer'))
 
 #: Each scale: simulation, refinement sampling, controls. ``n`` of a control: particles per
 #: control data set (controls answer yes/no questions and need fewer particles).
@@ -63,9 +63,11 @@ SCALES = {
 }
 
 
-def settings_for(scale, snr=None, cone=None, particles=None):
+def settings_for(scale, snr=None, cone=None, particles=None, sym=None):
     """A copy of the scale's settings with the command line's overrides."""
     s = json.loads(json.dumps(SCALES[scale]))
+    if sym and sym.upper() != 'C1':
+        s['data']['symmetry'] = sym.upper()
     if snr is not None:
         s['data']['snr'] = snr
     if particles:

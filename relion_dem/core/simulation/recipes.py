@@ -21,7 +21,7 @@ def refine_args(dataset, out_root, healpix_order=1, local_healpix_order=2, offse
             '--flatten_solvent', '--zero_mask', '--oversampling', '1',
             '--healpix_order', str(healpix_order), '--auto_local_healpix_order', str(local_healpix_order),
             '--offset_range', str(offset_range), '--offset_step', str(offset_step),
-            '--sym', 'C1', '--low_resol_join_halves', '40', '--norm', '--scale',
+            '--sym', info.get('symmetry') or 'C1', '--low_resol_join_halves', '40', '--norm', '--scale',
             '--j', '1', '--pool', '10', '--pad', '2', '--ctf', '--random_seed', str(seed)] + list(extra)
 
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from relion_dem.core.simulation import density
+from relion_dem.core.simulation import assembly, density
 from relion_dem.core.analysis import fourier
 from relion_dem.core.io import mrc, star
 from relion_dem.core.io.relion import run as run_relion
@@ -18,7 +18,8 @@ from relion_dem.core.io.relion import run as run_relion
 SIMULATION_DEFAULTS = dict(box=48, voxel_size=2.0, n_particles=1000, snr=0.05, seed=1,
                            cone_deg=None, defocus_um=(0.6, 1.4), max_shift_A=4.0,
                            bfactor=0.0, lowpass_A=None, initial_lowpass_A=40.0,
-                           voltage=300.0, cs=2.7, amplitude_contrast=0.1, pure_noise=False)
+                           voltage=300.0, cs=2.7, amplitude_contrast=0.1, pure_noise=False,
+                           symmetry='C1')
 
 
 def random_orientations(n, rng, cone_deg=None):
@@ -47,7 +48,9 @@ def simulate(model, outdir, **options):
     variance), ``seed``, ``cone_deg`` (tilt-cone half angle, None for uniform),
     ``defocus_um`` (range), ``max_shift_A``, ``bfactor`` (Å²), ``lowpass_A``
     (particles made from the truth low-passed there, for controls),
-    ``pure_noise`` (particles with no signal at all).
+    ``pure_noise`` (particles with no signal at all), ``symmetry`` ('Cn': the truth is the exact
+    Cn assembly of the model's first chain in RELION's frame, written as ``model.pdb``;
+    :mod:`relion_dem.core.simulation.assembly`).
     """
     opt = dict(SIMULATION_DEFAULTS)
     unknown = set(options) - set(opt)
@@ -59,6 +62,11 @@ def simulate(model, outdir, **options):
     box, apix = int(opt['box']), float(opt['voxel_size'])
 
     st = density.read_model(model)
+    source_model = os.path.abspath(os.fspath(model))
+    if assembly.order(opt['symmetry']) > 1:
+        st = assembly.cyclic(st, opt['symmetry'])
+        model = os.path.join(outdir, 'model.pdb')
+        st.write_pdb(model)
     diameter = 2 * density.model_extent(st)
     truth = density.potential_map(st, box, apix, bfactor=opt['bfactor'])
     truth /= truth.std()
@@ -108,7 +116,7 @@ def simulate(model, outdir, **options):
     star.write(os.path.join(outdir, 'particles.star'),
                [optics, star.Block('particles', labels=keep, rows=[[r[i] for i in idx] for r in rows])])
 
-    info = dict(opt, model=os.path.abspath(os.fspath(model)), diameter_A=round(diameter, 1),
+    info = dict(opt, model=os.path.abspath(os.fspath(model)), source_model=source_model, diameter_A=round(diameter, 1),
                 mask_diameter_A=round(min(box * apix * 0.9, diameter * 1.3 + 10), 1),
                 signal_var=signal_var, noise_sd=noise_sd,
                 truth='truth.mrc', initial='initial.mrc', particles='particles.star',
