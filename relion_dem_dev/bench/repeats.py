@@ -10,7 +10,7 @@ from .settings import METRIC_KEYS
 PAIRS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem', 'oracle'), ('dem_from_first', 'dem'),
          ('dem_no_guards', 'dem'), ('none_control', 'relion'), ('dem_then_post', 'dem_post'))
 #: the metrics compared in pairs (smaller is better for each)
-PAIRED_METRICS = ('truth_res_A', 'ang_err_deg')
+PAIRED_METRICS = ('truth_res_masked_A', 'truth_res_A', 'ang_err_deg')
 
 
 def _values(per_seed, name, key):

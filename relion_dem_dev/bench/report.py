@@ -24,19 +24,23 @@ def targets(res):
 
     def val(run, key):
         return (runs.get(run) or {}).get(key)
-    d, r, s, o = (val(n, 'truth_res_A') for n in ('dem', 'relion', 'sidesplitter', 'oracle'))
+    # masked map-vs-truth where the result has it (results before it was a metric: unmasked)
+    key = 'truth_res_masked_A' if val('dem', 'truth_res_masked_A') is not None else 'truth_res_A'
+    which = 'masked' if key == 'truth_res_masked_A' else 'unmasked'
+    d, r, s, o = (val(n, key) for n in ('dem', 'relion', 'sidesplitter', 'oracle'))
 
     def finer(x, y, frac, what):
         if x is None or y is None:
             return what, None, 'n/a'
         gain = (y - x) / y
-        return what, gain >= frac, 'DEM %.2f Å vs %.2f Å: %+.1f %% (target >= %.0f %% finer)' % (x, y, 100 * gain, 100 * frac)
+        return what, gain >= frac, 'DEM %.2f Å vs %.2f Å (%s): %+.1f %% (target >= %.0f %% finer)' % (
+            x, y, which, 100 * gain, 100 * frac)
     out.append(finer(d, r, 0.10, 'map-vs-truth >= 10 % finer than plain RELION'))
     out.append(finer(d, s, 0.05, 'map-vs-truth >= 5 % finer than SIDESPLITTER'))
     if d is not None and o is not None:
         gap = (d - o) / o
         out.append(('map-vs-truth within 15 % of the oracle', gap <= 0.15,
-                    'DEM %.2f Å vs oracle %.2f Å: %.1f %% coarser' % (d, o, 100 * gap)))
+                    'DEM %.2f Å vs oracle %.2f Å (%s): %.1f %% coarser' % (d, o, which, 100 * gap)))
     a_d, a_r = val('dem', 'ang_err_deg'), val('relion', 'ang_err_deg')
     if a_d is not None and a_r:
         out.append(('median angular error <= 0.7 x plain RELION', a_d <= 0.7 * a_r,
@@ -236,10 +240,12 @@ def repeats_markdown(rep):
     L = ['## Repeats (seeds %s)' % ', '.join(map(str, rep['seeds'])), '',
          'The table above holds the means. Each seed simulates its own particles and gives RELION its own '
          '`--random_seed`; the arms of one seed share them, so differences are paired.', '',
-         '| run | map vs truth (Å) | median ang err (°) | gold-std (Å) | wall (s) |', '|---|---|---|---|---|']
+         '| run | map vs truth, masked (Å) | unmasked (Å) | median ang err (°) | gold-std (Å) | honesty gap (Å) '
+         '| wall (s) |', '|---|---|---|---|---|---|---|']
     for name, st in sorted(rep['arms'].items()):
         cell = [('%.2f ± %.2f' % (st[k]['mean'], st[k]['sd'] or 0.0)) if k in st else '-'
-                for k in ('truth_res_A', 'ang_err_deg', 'gold_res_A', 'wall_s')]
+                for k in ('truth_res_masked_A', 'truth_res_A', 'ang_err_deg', 'gold_res_A', 'honesty_gap_A',
+                          'wall_s')]
         L.append('| %s | %s |' % (name, ' | '.join(cell)))
     L += ['', '| arm − against | metric | mean difference ± sd | n | p (paired t) | beyond the scatter? |',
           '|---|---|---|---|---|---|']
@@ -280,18 +286,13 @@ def markdown(res, pngs):
              % (x['machine']['cpus'], ', '.join('%.1f' % v for v in x['machine']['load_avg_end']),
                 _duration(x, s), x['date']),
              '', '## Runs', '',
-             '| run | gold-std FSC 0.143 (Å) | map vs truth FSC 0.5 (Å) | median ang err (°) | median shift err (Å) '
+             '| run | gold-std FSC 0.143 (Å) | map vs truth FSC 0.5 (Å) | in the truth\'s mask (Å) | honesty gap (Å) '
+             '| median ang err (°) | median shift err (Å) '
              '| locres median (Å) | Q-score | iterations | regularized its | wall (s) | enhancer (s) |',
-             '|' + '---|' * 11]
+             '|' + '---|' * (len(METRIC_KEYS) + 1)]
     every = [(n, res['runs'][n]) for n in RUN_NAMES] + sorted(x['runs'].items())
     for name, m in every:
         lines.append('| %s | ' % name + ' | '.join(_fmt(m.get(k)) for k in METRIC_KEYS) + ' |')
-    lines += ['', '| run | map vs truth in the truth\'s mask, FSC 0.5 (Å) | masked vs truth minus gold-standard (Å) |',
-              '|---|---|---|']
-    for name, _ in every:
-        d = x['details'].get(name) or {}
-        if d.get('truth_res_masked_A') is not None:
-            lines.append('| %s | %s | %+.2f |' % (name, _fmt(d['truth_res_masked_A']), d['honesty_gap_A']))
     lines += ['', 'relion: vanilla `relion_refine_mpi` (no external reconstruction); none_control (extra): the same '
               'refinement through relion_dem\'s runtime, unregularized; dem_from_first (extra): regularized from '
               'the first iteration; dem_no_guards (extra): without the FSC and do-no-harm guards; sidesplitter: '
@@ -300,9 +301,10 @@ def markdown(res, pngs):
               'dem_post: the same regularizer applied once to the plain run\'s final half maps (paper Fig. S11; '
               'angles are the plain run\'s); dem_then_post (extra): the same once more on dem\'s final half '
               'maps, so that in-loop and post-processing-only compare at equal final processing; oracle: `relion_reconstruct` at the true angles and shifts, same half '
-              'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked (the table above: also in a '
-              'soft mask around the truth, and the honesty gap, negative where the gold standard claims more '
-              'than the map holds), the same way for every run '
+              'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked and (map vs truth) in a '
+              'soft mask around the truth, so that flattening the solvent earns nothing; the honesty gap is the '
+              'masked map-vs-truth resolution minus the gold-standard one, negative where the gold standard claims '
+              'more than the map holds; the same way for every run '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
     lines += repeats_markdown(x.get('repeats'))
     ctl, cd = res['controls'], x['controls']

@@ -117,14 +117,14 @@ def score_maps(sc, half1, half2, final, locres_root, locres=True, qscore=True):
     """(metrics of the maps alone: gold-standard and map-vs-truth resolution, local resolution,
     Q-score; details: both FSC curves)."""
     gold, gold_curve = sc.gold(half1, half2)
-    m = dict(gold_res_A=gold, truth_res_A=sc.truth_res(final),
-             locres_median_A=sc.locres(half1, half2, locres_root) if locres else None,
-             qscore=sc.qscore(final) if qscore else None)
     masked = sc.truth_res_masked(final)
     # FSC 0.143 between halves and 0.5 against the truth mean the same signal (Rosenthal & Henderson):
     # a negative gap is a gold standard claiming more than the map holds
-    return m, dict(fsc_truth=_rounded(sc.fsc_truth(final)), fsc_gold=_rounded(gold_curve),
-                   truth_res_masked_A=masked, honesty_gap_A=round(masked - gold, 2))
+    m = dict(gold_res_A=gold, truth_res_A=sc.truth_res(final), truth_res_masked_A=masked,
+             honesty_gap_A=round(masked - gold, 2),
+             locres_median_A=sc.locres(half1, half2, locres_root) if locres else None,
+             qscore=sc.qscore(final) if qscore else None)
+    return m, dict(fsc_truth=_rounded(sc.fsc_truth(final)), fsc_gold=_rounded(gold_curve))
 
 
 def score_refinement(sc, dataset, root, meta, regularized=None, locres=True, qscore=True):

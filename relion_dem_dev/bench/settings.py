@@ -8,7 +8,7 @@ import time
 #: the checkout (default results and working folders are under ``benchmarks/`` there)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_NAMES = ('relion', 'sidesplitter', 'dem', 'dem_post', 'oracle')
-METRIC_KEYS = ('gold_res_A', 'truth_res_A', 'ang_err_deg', 'shift_err_A', 'locres_median_A',
+METRIC_KEYS = ('gold_res_A', 'truth_res_A', 'truth_res_masked_A', 'honesty_gap_A', 'ang_err_deg', 'shift_err_A', 'locres_median_A',
                'qscore', 'iterations', 'regularized_iterations', 'wall_s', 'enhancer_s')
 #: structures held out from the network's training, monomers / asymmetric complexes first
 #: (19hc and 1a28 are homodimers: near-C2 pseudo-symmetry flips half the particles by 180°)

@@ -1,0 +1,181 @@
+"""Across structures: the standard scale's results with repeats side by side, the paired
+differences that matter (DEM against each peer, and the design's choices against the default),
+and the gate the numbers support.
+
+    python -m relion_dem_dev.bench.summary [--results benchmarks/results]
+
+Reads every ``standard-*.json`` with repeats; writes ``standard-summary.{md,json,png}``.
+"""
+import argparse
+import glob
+import json
+import os
+
+import numpy as np
+
+from relion_dem.core.analysis import figures
+
+from .settings import REPO, STANDARD_STRUCTURES
+
+#: (arm, against) shown per structure, in this order
+COMPARISONS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem', 'oracle'), ('dem_from_first', 'dem'),
+               ('dem_no_guards', 'dem'), ('dem_then_post', 'dem_post'), ('none_control', 'relion'))
+ARMS = ('relion', 'none_control', 'sidesplitter', 'dem', 'dem_from_first', 'dem_no_guards', 'dem_post',
+        'dem_then_post', 'oracle')
+
+
+def load(results):
+    """[result dict] of the standard results with repeats, in STANDARD_STRUCTURES order."""
+    order = [sid for sid, _, _ in STANDARD_STRUCTURES]
+    out = []
+    for path in glob.glob(os.path.join(results, 'standard-*.json')):
+        if os.path.basename(path) == 'standard-summary.json':
+            continue
+        with open(path) as f:
+            res = json.load(f)
+        if (res.get('extra') or {}).get('repeats'):
+            out.append(res)
+    return sorted(out, key=lambda r: order.index(r['structure']) if r['structure'] in order else len(order))
+
+
+def metric(res):
+    """The resolution metric of a result: masked map-vs-truth when it has it."""
+    arms = res['extra']['repeats']['arms']
+    return 'truth_res_masked_A' if 'truth_res_masked_A' in arms.get('dem', {}) else 'truth_res_A'
+
+
+def pair(res, arm, against, key):
+    for r in res['extra']['repeats']['paired']:
+        if (r['arm'], r['against'], r['metric']) == (arm, against, key):
+            return r
+    return None
+
+
+def describe(res):
+    sym = res.get('symmetry', 'C1')
+    bits = ['tilt cone 0-%g°' % res['cone_deg'] if res.get('cone_deg') else 'uniform']
+    if sym != 'C1':
+        bits.append(sym)
+    return '%s (%s)' % (res['structure'], ', '.join(bits))
+
+
+def gate_recommendation(results):
+    """(recommended gate, reason): regularizing from the first iteration becomes the default only
+    if it is finer beyond the scatter on at least half of the structures and coarser beyond it on
+    none; otherwise the default (local searches) stays."""
+    better, worse, n = [], [], 0
+    for res in results:
+        r = pair(res, 'dem_from_first', 'dem', metric(res))
+        if r is None:
+            continue
+        n += 1
+        if r['exceeds_scatter']:
+            (better if r['mean_diff'] < 0 else worse).append(res['structure'])
+    if n and len(better) * 2 >= n and not worse:
+        return 'from_iteration', ('from the first iteration is finer beyond the scatter on %s of %d structures '
+                                    '(%s) and coarser on none' % (len(better), n, ', '.join(better)))
+    return 'local_searches', ('from the first iteration is finer beyond the scatter on %d of %d structures%s and '
+                              'coarser beyond it on %d%s: the default (regularize once local searches begin) stays'
+                              % (len(better), n, ' (%s)' % ', '.join(better) if better else '', len(worse),
+                                 ' (%s)' % ', '.join(worse) if worse else ''))
+
+
+def _cell(st, key):
+    s = st.get(key)
+    return '%.2f ± %.2f' % (s['mean'], s['sd'] or 0.0) if s else '–'
+
+
+def markdown(results):
+    d = results[0]['extra']['settings']['data']
+    L = ['# Standard benchmark across structures', '',
+         'Each structure: simulated particles (box %d at %g Å, %d particles, SNR %g), %d seeds '
+         % (d['box'], d['voxel_size'], d['n_particles'], d['snr'], len(results[0]['extra']['repeats']['seeds'])) +
+         '(each its own particles and RELION `--random_seed`; the arms of one seed share them). Resolution: '
+         'map vs truth at FSC 0.5 inside a soft mask from the truth (unmasked beside it in each structure\'s '
+         'report); mean ± sd over the seeds. Per-structure reports: `standard-<id>.md`.', '',
+         '## Map vs truth (Å), mean ± sd', '',
+         '| structure | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 1) + '|']
+    for res in results:
+        arms, key = res['extra']['repeats']['arms'], metric(res)
+        L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), key) for a in ARMS) + ' |')
+    L += ['', '## Median angular error (°), mean ± sd', '',
+          '| structure | ' + ' | '.join(a for a in ARMS if a != 'oracle') + ' |', '|---' * len(ARMS) + '|']
+    for res in results:
+        arms = res['extra']['repeats']['arms']
+        L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), 'ang_err_deg')
+                                                        for a in ARMS if a != 'oracle') + ' |')
+    L += ['', '## Paired differences (arm − against; negative: the arm is finer)', '',
+          '| structure | arm − against | map vs truth (Å) | p | beyond the scatter? | angular error (°) | p |',
+          '|---|---|---|---|---|---|---|']
+    for res in results:
+        key = metric(res)
+        for arm, against in COMPARISONS:
+            r, a = pair(res, arm, against, key), pair(res, arm, against, 'ang_err_deg')
+            if r is None:
+                continue
+            L.append('| %s | %s − %s | %+.2f ± %.2f | %.3f | %s | %s | %s |' % (
+                res['structure'], arm, against, r['mean_diff'], r['sd_diff'], r['p'],
+                'yes' if r['exceeds_scatter'] else 'no',
+                '%+.2f ± %.2f' % (a['mean_diff'], a['sd_diff']) if a else '–', '%.3f' % a['p'] if a else '–'))
+    gate, why = gate_recommendation(results)
+    L += ['', '## The gate', '', '**Recommended default: `%s`** — %s.' % (gate, why), '',
+          '## Wall time (× vanilla RELION)', '', '| structure | sidesplitter | dem | dem_from_first |', '|---|---|---|---|']
+    for res in results:
+        arms = res['extra']['repeats']['arms']
+        base = arms['relion']['wall_s']['mean']
+        L.append('| %s | %s |' % (res['structure'], ' | '.join(
+            '%.2f' % (arms[a]['wall_s']['mean'] / base) if a in arms else '–'
+            for a in ('sidesplitter', 'dem', 'dem_from_first'))))
+    missing = [sid for sid, _, _ in STANDARD_STRUCTURES if sid not in {r['structure'] for r in results}]
+    if missing:
+        L += ['', 'Not yet run with repeats: %s.' % ', '.join(missing)]
+    L += ['', '![paired differences](standard-summary.png)', '']
+    return '\n'.join(L)
+
+
+def plot(results, path):
+    """Paired differences per structure (DEM against RELION and SIDESPLITTER, the first-iteration gate
+    against the default): mean ± sd over the seeds."""
+    fig, ax = figures.figure(size=(7.5, 1.0 + 0.35 * 3.5 * len(results)))
+    y, labels = 0, []
+    for res in results:
+        key = metric(res)
+        for k, (arm, against) in enumerate((('dem', 'relion'), ('dem', 'sidesplitter'), ('dem_from_first', 'dem'))):
+            r = pair(res, arm, against, key)
+            if r is None:
+                continue
+            ax.errorbar(r['mean_diff'], y, xerr=r['sd_diff'], fmt='o', color=figures.COLORS[k], capsize=3)
+            labels.append('%s: %s − %s' % (res['structure'], arm, against))
+            y += 1
+        y += 0.5
+    ax.axvline(0, color='k', lw=0.8)
+    ticks = [i + 0.5 * (i // 3) for i in range(len(labels))]
+    ax.set_yticks(ticks[:len(labels)])
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel('paired difference in map-vs-truth resolution (Å; negative: finer)')
+    fig.tight_layout()
+    figures.save(fig, path, dpi=90)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--results', default=os.path.join(REPO, 'benchmarks', 'results'))
+    a = p.parse_args(argv)
+    results = load(a.results)
+    if not results:
+        raise SystemExit('no standard results with repeats in %s' % a.results)
+    prefix = os.path.join(a.results, 'standard-summary')
+    plot(results, prefix + '.png')
+    with open(prefix + '.md', 'w') as f:
+        f.write(markdown(results))
+    gate, why = gate_recommendation(results)
+    with open(prefix + '.json', 'w') as f:
+        json.dump(dict(structures=[describe(r) for r in results], gate=gate, gate_reason=why,
+                       paired={r['structure']: r['extra']['repeats']['paired'] for r in results}), f, indent=1)
+    print('wrote %s.{md,json,png}; gate: %s' % (prefix, gate))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

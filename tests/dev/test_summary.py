@@ -1,0 +1,36 @@
+"""The cross-structure summary: the gate it recommends follows the paired repeats."""
+import json
+
+from relion_dem_dev.bench import summary
+
+
+def _result(sid, from_first_diff, p, cone=None):
+    arms = {a: {'truth_res_masked_A': dict(mean=10.0, sd=0.1, n=3, values=[10.0] * 3),
+                'ang_err_deg': dict(mean=5.0, sd=0.5, n=3, values=[5.0] * 3),
+                'wall_s': dict(mean=100.0 if a != 'relion' else 50.0, sd=1.0, n=3, values=[1.0] * 3)}
+            for a in ('relion', 'dem', 'dem_from_first', 'sidesplitter', 'oracle')}
+    paired = [dict(arm='dem_from_first', against='dem', metric='truth_res_masked_A', mean_diff=from_first_diff,
+                   sd_diff=0.2, n=3, p=p, exceeds_scatter=p < 0.05)]
+    return dict(structure=sid, cone_deg=cone, symmetry='C1',
+                extra=dict(settings=dict(data=dict(box=48, voxel_size=3.6, n_particles=600, snr=0.15)),
+                           repeats=dict(seeds=[1, 2, 3], arms=arms, paired=paired)))
+
+
+def test_gate_changes_only_when_first_iteration_wins_beyond_the_scatter_and_loses_nowhere():
+    stay = [_result('1BD2', -0.2, 0.5), _result('1a28', -1.5, 0.01, cone=40)]
+    assert summary.gate_recommendation(stay)[0] == 'from_iteration'      # 1 of 2 better, none worse
+    mixed = stay + [_result('1hvr', +0.8, 0.02)]
+    gate, why = summary.gate_recommendation(mixed)
+    assert gate == 'local_searches' and 'coarser beyond it on 1 (1hvr)' in why
+    assert summary.gate_recommendation([_result('1BD2', -0.2, 0.5)])[0] == 'local_searches'
+
+
+def test_summary_files(tmp_path):
+    for r in (_result('1BD2', -0.2, 0.5), _result('1a28', -1.5, 0.01, cone=40)):
+        (tmp_path / ('standard-%s.json' % r['structure'])).write_text(json.dumps(r))
+    assert summary.main(['--results', str(tmp_path)]) == 0
+    md = (tmp_path / 'standard-summary.md').read_text()
+    assert '| 1a28 (tilt cone 0-40°) | 10.00 ± 0.10 |' in md
+    assert 'Not yet run with repeats: 1hvr, 3k7pA.' in md
+    assert json.loads((tmp_path / 'standard-summary.json').read_text())['gate'] == 'from_iteration'
+    assert (tmp_path / 'standard-summary.png').stat().st_size > 1000
