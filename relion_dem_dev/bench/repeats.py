@@ -8,7 +8,8 @@ from .settings import METRIC_KEYS
 
 #: (arm, against): the comparisons the benchmark's claims rest on
 PAIRS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem', 'oracle'), ('dem_from_first', 'dem'),
-         ('dem_no_guards', 'dem'), ('none_control', 'relion'), ('dem_then_post', 'dem_post'))
+         ('dem_no_guards', 'dem'), ('none_control', 'relion'), ('dem_then_post', 'dem_post'),
+         ('dem', 'dem_classical'))
 #: the metrics compared in pairs (smaller is better for each)
 PAIRED_METRICS = ('truth_res_masked_A', 'truth_res_A', 'ang_err_deg')
 

@@ -19,9 +19,10 @@ from .settings import REPO, STANDARD_STRUCTURES
 
 #: (arm, against) shown per structure, in this order
 COMPARISONS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem', 'oracle'), ('dem_from_first', 'dem'),
-               ('dem_no_guards', 'dem'), ('dem_then_post', 'dem_post'), ('none_control', 'relion'))
-ARMS = ('relion', 'none_control', 'sidesplitter', 'dem', 'dem_from_first', 'dem_no_guards', 'dem_post',
-        'dem_then_post', 'oracle')
+               ('dem_no_guards', 'dem'), ('dem', 'dem_classical'), ('dem_then_post', 'dem_post'),
+               ('none_control', 'relion'))
+ARMS = ('relion', 'none_control', 'sidesplitter', 'dem', 'dem_from_first', 'dem_no_guards', 'dem_classical',
+        'dem_post', 'dem_then_post', 'oracle')
 
 
 def load(results):
