@@ -8,19 +8,24 @@ import numpy as np
 from relion_dem.core.io import mrc
 from relion_dem.core.simulation import simulate
 
-from .settings import log
+from .settings import REPO, log
+
+
+#: models kept with the benchmark (never in the network's training folder): see its README
+OWN_STRUCTURES = os.path.join(REPO, 'benchmarks', 'structures')
 
 
 def resolve_structure(name):
-    """Path of an atomic model: a path, or an id in shared/data/structures."""
+    """Path of an atomic model: a path, or an id in shared/data/structures or benchmarks/structures."""
     if os.path.exists(name):
         return os.path.abspath(name)
     from relion_dem_dev.training import split
-    found = split.all_structures()
-    if name in found:
-        return found[name]
-    raise SystemExit('bench: structure %s: no such file, and no such id in %s'
-                     % (name, split.default_structures_dir()))
+    for folder in (split.default_structures_dir(), OWN_STRUCTURES):
+        found = split.all_structures(folder)
+        if name in found:
+            return found[name]
+    raise SystemExit('bench: structure %s: no such file, and no such id in %s or %s'
+                     % (name, split.default_structures_dir(), OWN_STRUCTURES))
 
 
 def structure_id(path):
@@ -38,6 +43,8 @@ def holdout_status(sid):
         return True, '%s is the demo\'s structure (held out, but not a benchmark structure)' % sid
     if sid in split.HOLDOUT:
         return True, 'held out from network training (relion_dem_dev.training.split.HOLDOUT)'
+    if sid in split.all_structures(OWN_STRUCTURES) and sid not in split.all_structures():
+        return True, 'never trained on (kept in benchmarks/structures, outside the training folder)'
     return False, 'WARNING: %s is NOT in the held-out list: the network may have been trained on it' % sid
 
 

@@ -1,10 +1,12 @@
-"""Exactly symmetric assemblies in RELION's symmetry frame, for refinements with ``--sym Cn``.
+"""Symmetric assemblies in RELION's symmetry frame, for refinements with ``--sym``.
 
-A deposited homo-oligomer is only nearly symmetric (and ligands break the symmetry), while a
-symmetric refinement assumes the truth is exact and its axis lies where RELION puts it: for Cn
-the z axis through the box centre (src/symmetries.cpp). :func:`cyclic` fits the n-fold axis from
-the superposition of the first chain on the next one, keeps the first chain's polymer, moves the
-axis onto z and builds the other n - 1 copies by exact rotations about z.
+A symmetric refinement assumes the truth is symmetric about the box centre in RELION's frame
+(src/symmetries.cpp: Cn about z, the octahedral group's 4-folds along x, y, z...).
+:func:`build` keeps a model that already is (``invariant``: cryo-EM models such as apoferritin are
+deposited that way), and otherwise builds a cyclic one: a deposited homo-oligomer is only nearly
+symmetric (ligands break the symmetry), so :func:`cyclic` fits the n-fold axis from the
+superposition of the first chain on the next one, keeps the first chain's polymer, moves the axis
+onto z and builds the other n - 1 copies by exact rotations about z.
 """
 import re
 
@@ -18,11 +20,36 @@ class AssemblyError(ValueError):
 
 
 def order(sym):
-    """n of a cyclic point group 'Cn' (1 for C1); AssemblyError for the others."""
-    m = CYCLIC.match(str(sym or 'C1').strip().upper())
-    if not m or int(m.group(1)) < 1:
-        raise AssemblyError('symmetry %r: only cyclic groups Cn are built from a model' % sym)
-    return int(m.group(1))
+    """The number of operators of point group ``sym`` (RELION's symbols; 1 for C1 or None)."""
+    from relion_dem.core.analysis import angles
+    try:
+        return len(angles.symmetry_matrices(sym or 'C1'))
+    except ValueError as e:
+        raise AssemblyError(str(e))
+
+
+def invariant(st, sym, tolerance_A=0.5):
+    """Is the model mapped onto itself by every operator of ``sym`` (RELION's matrices) about the
+    centroid of its CA atoms? (median distance of the turned CA atoms to the nearest CA atom)"""
+    from scipy.spatial import cKDTree
+    from relion_dem.core.analysis import angles
+    ca = np.array([r['CA'][0].pos.tolist() for ch in st[0] for r in _polymer(ch) if r.find_atom('CA', '*')])
+    if len(ca) < 10:
+        return False
+    p = ca - ca.mean(0)
+    tree = cKDTree(p)
+    return all(np.median(tree.query(p @ np.asarray(L).T)[0]) < tolerance_A for L in angles.symmetry_matrices(sym))
+
+
+def build(st, sym):
+    """A model symmetric under ``sym`` in RELION's frame: ``st`` itself when it already is
+    (:func:`invariant`), else the Cn assembly of its first chain (:func:`cyclic`)."""
+    if invariant(st, sym):
+        return st
+    if CYCLIC.match(str(sym).strip().upper()):
+        return cyclic(st, sym)
+    raise AssemblyError('the model is not symmetric under %s in RELION\'s frame (about the centroid of its CA '
+                        'atoms), and only cyclic assemblies are built from a model' % sym)
 
 
 def _polymer(chain):

@@ -48,9 +48,9 @@ def simulate(model, outdir, **options):
     variance), ``seed``, ``cone_deg`` (tilt-cone half angle, None for uniform),
     ``defocus_um`` (range), ``max_shift_A``, ``bfactor`` (Å²), ``lowpass_A``
     (particles made from the truth low-passed there, for controls),
-    ``pure_noise`` (particles with no signal at all), ``symmetry`` ('Cn': the truth is the exact
-    Cn assembly of the model's first chain in RELION's frame, written as ``model.pdb``;
-    :mod:`relion_dem.core.simulation.assembly`).
+    ``pure_noise`` (particles with no signal at all), ``symmetry`` (a point group: the model as
+    it is when it is symmetric in RELION's frame, else the exact Cn assembly of its first chain;
+    written as ``model.pdb``; :mod:`relion_dem.core.simulation.assembly`).
     """
     opt = dict(SIMULATION_DEFAULTS)
     unknown = set(options) - set(opt)
@@ -64,7 +64,7 @@ def simulate(model, outdir, **options):
     st = density.read_model(model)
     source_model = os.path.abspath(os.fspath(model))
     if assembly.order(opt['symmetry']) > 1:
-        st = assembly.cyclic(st, opt['symmetry'])
+        st = assembly.build(st, opt['symmetry'])
         model = os.path.join(outdir, 'model.pdb')
         st.write_pdb(model)
     diameter = 2 * density.model_extent(st)

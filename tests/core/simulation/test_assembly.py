@@ -44,9 +44,19 @@ def test_cyclic_refuses_what_it_cannot_build():
         assembly.cyclic(single, 'C2')
     with pytest.raises(assembly.AssemblyError, match='related by 180.0 degrees, not 120.0'):
         assembly.cyclic(_dimer([0, 0, 1.0], np.zeros(3)), 'C3')
-    with pytest.raises(assembly.AssemblyError, match='only cyclic'):
-        assembly.order('D7')
-    assert assembly.order(None) == 1 and assembly.order('c4') == 4
+    with pytest.raises(assembly.AssemblyError, match='not symmetric under D2 .* only cyclic'):
+        assembly.build(_dimer([0, 0, 1.0], np.zeros(3)), 'D2')
+    with pytest.raises(assembly.AssemblyError, match='not supported'):
+        assembly.order('X7')
+    assert assembly.order(None) == 1 and assembly.order('c4') == 4 and assembly.order('O') == 24
+
+
+def test_a_model_already_symmetric_in_relions_frame_is_kept():
+    built = assembly.cyclic(_dimer([0.2, 1.0, 0.1], np.array([3.0, 4.0, 5.0])), 'C2')
+    assert assembly.invariant(built, 'C2') and not assembly.invariant(built, 'C4')
+    assert assembly.build(built, 'C2') is built
+    st = _dimer([0.2, 1.0, 0.1], np.array([3.0, 4.0, 5.0]))
+    assert not assembly.invariant(st, 'C2')          # its axis is not RELION's z
 
 
 @needs_relion
