@@ -15,7 +15,7 @@ import numpy as np
 
 from relion_dem.core.analysis import figures
 
-from .settings import REPO, STANDARD_STRUCTURES
+from .settings import REPO, SCALES, STANDARD_STRUCTURES
 
 #: (arm, against) shown per structure, in this order
 COMPARISONS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem', 'oracle'), ('dem_from_first', 'dem'),
@@ -57,6 +57,9 @@ def describe(res):
     bits = ['tilt cone 0-%g°' % res['cone_deg'] if res.get('cone_deg') else 'uniform']
     if sym != 'C1':
         bits.append(sym)
+    data, standard = res['extra']['settings']['data'], SCALES['standard']['data']
+    bits += ['%s %g' % (label, data[k]) for k, label in (('snr', 'SNR'), ('n_particles', 'particles'))
+             if data.get(k) != standard[k]]
     return '%s (%s)' % (res['structure'], ', '.join(bits))
 
 
@@ -87,10 +90,11 @@ def _cell(st, key):
 
 
 def markdown(results):
-    d = results[0]['extra']['settings']['data']
+    d = SCALES['standard']['data']
     L = ['# Standard benchmark across structures', '',
-         'Each structure: simulated particles (box %d at %g Å, %d particles, SNR %g), %d seeds '
-         % (d['box'], d['voxel_size'], d['n_particles'], d['snr'], len(results[0]['extra']['repeats']['seeds'])) +
+         'Each structure: simulated particles (box %d at %g Å, %d particles, SNR %g unless its row says '
+         'otherwise), %d seeds ' % (d['box'], d['voxel_size'], d['n_particles'], d['snr'],
+                                    len(results[0]['extra']['repeats']['seeds'])) +
          '(each its own particles and RELION `--random_seed`; the arms of one seed share them). Resolution: '
          'map vs truth at FSC 0.5 inside a soft mask from the truth (unmasked beside it in each structure\'s '
          'report); mean ± sd over the seeds. Per-structure reports: `standard-<id>.md`.', '',

@@ -1,10 +1,10 @@
 """The cross-structure summary: the gate it recommends follows the paired repeats."""
 import json
 
-from relion_dem_dev.bench import summary
+from relion_dem_dev.bench import settings, summary
 
 
-def _result(sid, from_first_diff, p, cone=None):
+def _result(sid, from_first_diff, p, cone=None, snr=0.15):
     arms = {a: {'truth_res_masked_A': dict(mean=10.0, sd=0.1, n=3, values=[10.0] * 3),
                 'ang_err_deg': dict(mean=5.0, sd=0.5, n=3, values=[5.0] * 3),
                 'wall_s': dict(mean=100.0 if a != 'relion' else 50.0, sd=1.0, n=3, values=[1.0] * 3)}
@@ -12,7 +12,7 @@ def _result(sid, from_first_diff, p, cone=None):
     paired = [dict(arm='dem_from_first', against='dem', metric='truth_res_masked_A', mean_diff=from_first_diff,
                    sd_diff=0.2, n=3, p=p, exceeds_scatter=p < 0.05)]
     return dict(structure=sid, cone_deg=cone, symmetry='C1',
-                extra=dict(settings=dict(data=dict(box=48, voxel_size=3.6, n_particles=600, snr=0.15)),
+                extra=dict(settings=dict(data=dict(box=48, voxel_size=3.6, n_particles=600, snr=snr)),
                            repeats=dict(seeds=[1, 2, 3], arms=arms, paired=paired)))
 
 
@@ -26,11 +26,13 @@ def test_gate_changes_only_when_first_iteration_wins_beyond_the_scatter_and_lose
 
 
 def test_summary_files(tmp_path):
-    for r in (_result('1BD2', -0.2, 0.5), _result('1a28', -1.5, 0.01, cone=40)):
+    for r in (_result('1BD2', -0.2, 0.5), _result('1a28', -1.5, 0.01, cone=40, snr=0.1)):
         (tmp_path / ('standard-%s.json' % r['structure'])).write_text(json.dumps(r))
     assert summary.main(['--results', str(tmp_path)]) == 0
     md = (tmp_path / 'standard-summary.md').read_text()
-    assert '| 1a28 (tilt cone 0-40°) | 10.00 ± 0.10 |' in md
-    assert 'Not yet run with repeats: 1hvr, 3k7pA.' in md
+    assert '| 1a28 (tilt cone 0-40°, SNR 0.1) | 10.00 ± 0.10 |' in md
+    assert '| 1BD2 (uniform) |' in md
+    missing = [sid for sid, _, _ in settings.STANDARD_STRUCTURES if sid not in ('1BD2', '1a28')]
+    assert 'Not yet run with repeats: %s.' % ', '.join(missing) in md
     assert json.loads((tmp_path / 'standard-summary.json').read_text())['gate'] == 'from_iteration'
     assert (tmp_path / 'standard-summary.png').stat().st_size > 1000
