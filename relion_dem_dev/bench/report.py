@@ -69,13 +69,13 @@ def targets(res):
                     'correlation with the truth beyond 30 Å %.3f; chance %.3f ± %.3f (3 sd limit %.3f)'
                     % (pn['truth_corr'], pn['chance_mean'], pn['chance_sd'], lim)))
     for name in ('relion', 'sidesplitter', 'dem', 'dem_post'):
-        g, t = val(name, 'gold_res_A'), val(name, 'truth_res_A')
+        g, t = val(name, 'gold_res_A'), val(name, key)
         if g is None or t is None:
             continue
         # one shell beyond: compare in shell units
         sg, st = box * voxel / g, box * voxel / t
         out.append(('%s: gold-standard claims <= 1 shell beyond map-vs-truth' % name, sg - st <= 1.0,
-                    'gold %.2f Å (shell %.1f) vs truth %.2f Å (shell %.1f)' % (g, sg, t, st)))
+                    'gold %.2f Å (shell %.1f) vs truth %.2f Å (shell %.1f, %s)' % (g, sg, t, st, which)))
     d_w, r_w = val('dem', 'wall_s'), val('relion', 'wall_s')
     if d_w and r_w:
         det = res['extra']['details']
