@@ -303,7 +303,7 @@ def markdown(res, pngs):
               'maps, so that in-loop and post-processing-only compare at equal final processing; oracle: `relion_reconstruct` at the true angles and shifts, same half '
               'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked and (map vs truth) in a '
               'soft mask around the truth, so that flattening the solvent earns nothing; the honesty gap is the '
-              'masked map-vs-truth resolution minus the gold-standard one, negative where the gold standard claims '
+              'masked map-vs-truth resolution minus the gold-standard one, positive where the gold standard claims '
               'more than the map holds; the same way for every run '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
     lines += repeats_markdown(x.get('repeats'))

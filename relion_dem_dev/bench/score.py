@@ -119,7 +119,7 @@ def score_maps(sc, half1, half2, final, locres_root, locres=True, qscore=True):
     gold, gold_curve = sc.gold(half1, half2)
     masked = sc.truth_res_masked(final)
     # FSC 0.143 between halves and 0.5 against the truth mean the same signal (Rosenthal & Henderson):
-    # a negative gap is a gold standard claiming more than the map holds
+    # a positive gap is a gold standard claiming more than the map holds
     m = dict(gold_res_A=gold, truth_res_A=sc.truth_res(final), truth_res_masked_A=masked,
              honesty_gap_A=round(masked - gold, 2),
              locres_median_A=sc.locres(half1, half2, locres_root) if locres else None,
