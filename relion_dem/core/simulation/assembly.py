@@ -116,10 +116,9 @@ def cyclic(st, sym, tolerance_deg=5.0):
     out = gemmi.Structure()
     out.cell = st.cell
     out.add_model(gemmi.Model('1'))
-    for k in range(n):
-        phi = np.radians(360.0 * k / n)
-        Rz = np.array([[np.cos(phi), -np.sin(phi), 0], [np.sin(phi), np.cos(phi), 0], [0, 0, 1]])
-        T = Rz @ M
+    from relion_dem.core.analysis import angles
+    for k, L in enumerate(angles.symmetry_matrices(sym)):   # RELION's own operators, identity first
+        T = np.asarray(L) @ M
         copy = gemmi.Chain(chr(ord('A') + k))
         for res in first:
             r = res.clone()
