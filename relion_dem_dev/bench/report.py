@@ -260,9 +260,10 @@ def symmetry_note(res):
     sym = res.get('symmetry', 'C1')
     if sym == 'C1':
         return ''
-    return ('; symmetry %s: the truth is the exact %s assembly of the model\'s first chain (ligands left out), '
-            'its axis on z, and every arm (and the oracle) refines or reconstructs with `--sym %s`; angular '
-            'errors are the smallest over the group' % (sym, sym, sym))
+    return ('; symmetry %s: the truth is symmetric in RELION\'s frame (the model as deposited when it already is, '
+            'else the exact assembly of its first chain, ligands left out: `relion_dem.core.simulation.assembly`), '
+            'and every arm (and the oracle) refines or reconstructs with `--sym %s`; angular errors are the '
+            'smallest over the group' % (sym, sym))
 
 
 def markdown(res, pngs):

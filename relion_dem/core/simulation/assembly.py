@@ -33,7 +33,7 @@ def invariant(st, sym, tolerance_A=0.5):
     centroid of its CA atoms? (median distance of the turned CA atoms to the nearest CA atom)"""
     from scipy.spatial import cKDTree
     from relion_dem.core.analysis import angles
-    ca = np.array([r['CA'][0].pos.tolist() for ch in st[0] for r in _polymer(ch) if r.find_atom('CA', '*')])
+    ca = np.array([p for ch in st[0] for p in _ca(ch).values()])
     if len(ca) < 10:
         return False
     p = ca - ca.mean(0)
