@@ -7,7 +7,7 @@ import numpy as np
 
 from relion_dem.core.analysis import figures
 
-from .settings import METRIC_KEYS, RUN_NAMES, SCALES
+from .settings import METRIC_KEYS, RUN_NAMES, SCALES, result_id
 
 
 def _reported_note(control, res):
@@ -393,7 +393,7 @@ def paper_markdown():
 
 def write_results(res, outdir):
     os.makedirs(outdir, exist_ok=True)
-    prefix = os.path.join(outdir, '%s-%s' % (res['scale'], res['structure']))
+    prefix = os.path.join(outdir, '%s-%s' % (res['scale'], result_id(res['structure'], res.get('cone_deg'))))
     pngs = plots(res, prefix)
     with open(prefix + '.json', 'w') as f:
         json.dump(res, f, indent=1)

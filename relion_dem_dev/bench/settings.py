@@ -24,7 +24,10 @@ STANDARD_STRUCTURES = (('1BD2', '', '~100 kDa asymmetric complex (MHC/peptide/TC
                                             'refined with C2'),
                        ('6Z6U', '--sym O --snr 0.1', '>= 300 kDa: 432 kDa apoferritin 24-mer, refined with O '
                                                      '(at SNR 0.15 every arm reaches Nyquist)'),
-                       ('3k7pA', '--cone 40', 'tilt cone 0-40°: ~22 kDa monomer'))
+                       ('3k7pA', '--cone 40', 'tilt cone 0-40°: ~22 kDa monomer (aligns in no arm: a 40 Å '
+                                              'reference does not orient a ~40 Å protein; uniform at SNR 1.0 '
+                                              'vanilla RELION too ends 139° off)'),
+                       ('1BD2', '--cone 40', 'tilt cone 0-40° that aligns: the ~100 kDa complex'))
 
 #: Each scale: simulation, refinement sampling, controls. ``n`` of a control: particles per
 #: control data set (controls answer yes/no questions and need fewer particles).
@@ -65,6 +68,21 @@ SCALES = {
              'thousands of particles, a uniform run and a tilt-cone run (0-40°, as the '
              'anisotropic proteasome); needs a workstation (days on 2 cores). Not run here.'),
 }
+
+
+def result_id(structure, cone=None):
+    """The name of a result (``<scale>-<id>.json``): the structure, and ``-cone<deg>`` for tilt-cone
+    data (a structure may be run uniform and in a cone)."""
+    return structure + ('-cone%g' % cone if cone else '')
+
+
+def standard_result_ids():
+    """The result names of :data:`STANDARD_STRUCTURES`, in order."""
+    out = []
+    for sid, options, _ in STANDARD_STRUCTURES:
+        words = options.split()
+        out.append(result_id(sid, float(words[words.index('--cone') + 1]) if '--cone' in words else None))
+    return out
 
 
 def settings_for(scale, snr=None, cone=None, particles=None, sym=None):

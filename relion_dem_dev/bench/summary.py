@@ -4,7 +4,7 @@ and the gate the numbers support.
 
     python -m relion_dem_dev.bench.summary [--results benchmarks/results]
 
-Reads every ``standard-*.json`` with repeats; writes ``standard-summary.{md,json,png}``.
+Reads every ``standard-*.json`` with repeats (``<id>`` or ``<id>-cone<deg>``); writes ``standard-summary.{md,json,png}``.
 """
 import argparse
 import glob
@@ -15,7 +15,7 @@ import numpy as np
 
 from relion_dem.core.analysis import figures
 
-from .settings import REPO, SCALES, STANDARD_STRUCTURES
+from .settings import REPO, SCALES, result_id, standard_result_ids
 
 #: (arm, against) shown per structure, in this order
 COMPARISONS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem', 'oracle'), ('dem_from_first', 'dem'),
@@ -27,7 +27,7 @@ ARMS = ('relion', 'none_control', 'sidesplitter', 'dem', 'dem_from_first', 'dem_
 
 def load(results):
     """[result dict] of the standard results with repeats, in STANDARD_STRUCTURES order."""
-    order = [sid for sid, _, _ in STANDARD_STRUCTURES]
+    order = standard_result_ids()
     out = []
     for path in glob.glob(os.path.join(results, 'standard-*.json')):
         if os.path.basename(path) == 'standard-summary.json':
@@ -36,7 +36,12 @@ def load(results):
             res = json.load(f)
         if (res.get('extra') or {}).get('repeats'):
             out.append(res)
-    return sorted(out, key=lambda r: order.index(r['structure']) if r['structure'] in order else len(order))
+    return sorted(out, key=lambda r: order.index(name(r)) if name(r) in order else len(order))
+
+
+def name(res):
+    """The result's name: its structure, with ``-cone<deg>`` for tilt-cone data."""
+    return result_id(res['structure'], res.get('cone_deg'))
 
 
 def metric(res):
@@ -74,7 +79,7 @@ def gate_recommendation(results):
             continue
         n += 1
         if r['exceeds_scatter']:
-            (better if r['mean_diff'] < 0 else worse).append(res['structure'])
+            (better if r['mean_diff'] < 0 else worse).append(name(res))
     if n and len(better) * 2 >= n and not worse:
         return 'from_iteration', ('from the first iteration is finer beyond the scatter on %s of %d structures '
                                     '(%s) and coarser on none' % (len(better), n, ', '.join(better)))
@@ -97,7 +102,8 @@ def markdown(results):
                                     len(results[0]['extra']['repeats']['seeds'])) +
          '(each its own particles and RELION `--random_seed`; the arms of one seed share them). Resolution: '
          'map vs truth at FSC 0.5 inside a soft mask from the truth (unmasked beside it in each structure\'s '
-         'report); mean ± sd over the seeds. Per-structure reports: `standard-<id>.md`.', '',
+         'report); mean ± sd over the seeds. Per-structure reports: `standard-<id>.md` (`standard-<id>-cone<deg>.md` '
+         'for tilt-cone data).', '',
          '## Map vs truth (Å), mean ± sd', '',
          '| structure | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 1) + '|']
     for res in results:
@@ -119,7 +125,7 @@ def markdown(results):
             if r is None:
                 continue
             L.append('| %s | %s − %s | %+.2f ± %.2f | %.3f | %s | %s | %s |' % (
-                res['structure'], arm, against, r['mean_diff'], r['sd_diff'], r['p'],
+                name(res), arm, against, r['mean_diff'], r['sd_diff'], r['p'],
                 'yes' if r['exceeds_scatter'] else 'no',
                 '%+.2f ± %.2f' % (a['mean_diff'], a['sd_diff']) if a else '–', '%.3f' % a['p'] if a else '–'))
     gate, why = gate_recommendation(results)
@@ -128,10 +134,10 @@ def markdown(results):
     for res in results:
         arms = res['extra']['repeats']['arms']
         base = arms['relion']['wall_s']['mean']
-        L.append('| %s | %s |' % (res['structure'], ' | '.join(
+        L.append('| %s | %s |' % (name(res), ' | '.join(
             '%.2f' % (arms[a]['wall_s']['mean'] / base) if a in arms else '–'
             for a in ('sidesplitter', 'dem', 'dem_from_first'))))
-    missing = [sid for sid, _, _ in STANDARD_STRUCTURES if sid not in {r['structure'] for r in results}]
+    missing = [rid for rid in standard_result_ids() if rid not in {name(r) for r in results}]
     if missing:
         L += ['', 'Not yet run with repeats: %s.' % ', '.join(missing)]
     L += ['', '![paired differences](standard-summary.png)', '']
@@ -150,7 +156,7 @@ def plot(results, path):
             if r is None:
                 continue
             ax.errorbar(r['mean_diff'], y, xerr=r['sd_diff'], fmt='o', color=figures.COLORS[k], capsize=3)
-            labels.append('%s: %s − %s' % (res['structure'], arm, against))
+            labels.append('%s: %s − %s' % (name(res), arm, against))
             y += 1
         y += 0.5
     ax.axvline(0, color='k', lw=0.8)
@@ -177,7 +183,7 @@ def main(argv=None):
     gate, why = gate_recommendation(results)
     with open(prefix + '.json', 'w') as f:
         json.dump(dict(structures=[describe(r) for r in results], gate=gate, gate_reason=why,
-                       paired={r['structure']: r['extra']['repeats']['paired'] for r in results}), f, indent=1)
+                       paired={name(r): r['extra']['repeats']['paired'] for r in results}), f, indent=1)
     print('wrote %s.{md,json,png}; gate: %s' % (prefix, gate))
     return 0
 

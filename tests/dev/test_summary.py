@@ -32,7 +32,15 @@ def test_summary_files(tmp_path):
     md = (tmp_path / 'standard-summary.md').read_text()
     assert '| 1a28 (tilt cone 0-40°, SNR 0.1) | 10.00 ± 0.10 |' in md
     assert '| 1BD2 (uniform) |' in md
-    missing = [sid for sid, _, _ in settings.STANDARD_STRUCTURES if sid not in ('1BD2', '1a28')]
+    missing = [rid for rid in settings.standard_result_ids() if rid not in ('1BD2', '1a28-cone40')]
     assert 'Not yet run with repeats: %s.' % ', '.join(missing) in md
     assert json.loads((tmp_path / 'standard-summary.json').read_text())['gate'] == 'from_iteration'
     assert (tmp_path / 'standard-summary.png').stat().st_size > 1000
+
+
+def test_result_names_tell_a_cone_run_from_the_uniform_one():
+    assert settings.result_id('1BD2') == '1BD2'
+    assert settings.result_id('1BD2', 40.0) == '1BD2-cone40'
+    ids = settings.standard_result_ids()
+    assert len(ids) == len(set(ids)) == len(settings.STANDARD_STRUCTURES)
+    assert summary.name(_result('1a28', 0.0, 0.5, cone=40)) == '1a28-cone40'

@@ -37,6 +37,8 @@ DEFAULTS = {
     'keep_maps': False,            # keep the plain and enhanced maps of each call for inspection
     'skip_gridding': False,        # RELION >= 4: relion_external_reconstruct --skip_gridding, as RELION's
                                    # own reconstruction does unless run with --dont_skip_gridding
+    'minres_map': 5,               # the prior (tau2) term from this Fourier shell on, as relion_refine's
+                                   # --minres_map (relion_external_reconstruct alone adds it at every shell)
 }
 
 
@@ -69,6 +71,9 @@ def validate(cfg, source='<config>'):
     for key in ('timeout_s', 'lock_timeout_s', 'guard_threshold', 'gate_iteration'):
         if not isinstance(out[key], (int, float)) or isinstance(out[key], bool) or out[key] < 0:
             raise ConfigError('%s: %s must be a non-negative number, not %r' % (source, key, out[key]))
+    if not isinstance(out['minres_map'], int) or isinstance(out['minres_map'], bool) or out['minres_map'] < 0:
+        raise ConfigError('%s: minres_map must be a non-negative integer (a Fourier shell), not %r'
+                          % (source, out['minres_map']))
     if out['local_healpix_order'] is not None and not isinstance(out['local_healpix_order'], int):
         raise ConfigError('%s: local_healpix_order must be an integer or null' % source)
     if out['voxel_size'] is not None and not (isinstance(out['voxel_size'], (int, float)) and out['voxel_size'] > 0):

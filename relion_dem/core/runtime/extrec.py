@@ -38,6 +38,12 @@ from relion_dem.core.io.relion import find_program, RelionError
 
 GENERAL = 'external_reconstruct_general'
 TAU2 = 'external_reconstruct_tau2'
+#: tau2 given to relion_external_reconstruct for the shells below ``minres_map``: 1/tau2 is then
+#: nil, so it adds no prior there. RELION's own reconstruction adds the MAP term only from shell
+#: ``--minres_map`` (default 5) on; relion_external_reconstruct has no such option and adds it at
+#: every shell, which alone made the unregularized path coarser than vanilla RELION (1hvr, C2:
+#: 0.77 Å over 3 seeds; vanilla with --minres_map 0 reproduced it).
+NO_PRIOR_TAU2 = 1e30
 
 
 class ReconstructionError(RuntimeError):
@@ -83,8 +89,22 @@ def current_resolution(call):
     return r if r is not None and np.isfinite(r) else None
 
 
-def plain_reconstruction(blocks, general, star_path, workdir, skip_gridding=False):
+def without_low_shell_prior(blocks, minres_map):
+    """Give the shells below ``minres_map`` a tau2 of :data:`NO_PRIOR_TAU2` (in place), so that
+    relion_external_reconstruct regularizes as RELION's own reconstruction does."""
+    for b in blocks:
+        if b.name != TAU2 or not b.has('_rlnReferenceTau2'):
+            continue
+        col = b.labels.index('_rlnReferenceTau2')
+        shells = b.column('_rlnSpectralIndex', int) if b.has('_rlnSpectralIndex') else range(len(b.rows))
+        for row, shell in zip(b.rows, shells):
+            if shell < minres_map:
+                row[col] = '%g' % NO_PRIOR_TAU2
+
+
+def plain_reconstruction(blocks, general, star_path, workdir, skip_gridding=False, minres_map=5):
     """Run relion_external_reconstruct inside ``workdir``; return (map, header voxel size).
+    The prior (tau2) term starts at shell ``minres_map``, as in relion_refine (``--minres_map``).
 
     RELION's STAR reader takes no quoted paths, so its inputs are linked into ``workdir``
     under plain names and it writes there: paths with spaces or shell metacharacters are
@@ -102,6 +122,7 @@ def plain_reconstruction(blocks, general, star_path, workdir, skip_gridding=Fals
         request[label] = name
     request['_rlnExtReconsResult'] = 'plain.mrc'
     request['_rlnExtReconsResultStarfile'] = 'plain_out.star'
+    without_low_shell_prior(copy, minres_map)
     star.write(os.path.join(workdir, 'request.star'), copy)
     try:
         program = find_program('relion_external_reconstruct')
@@ -185,7 +206,7 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
     workdir = tempfile.mkdtemp(prefix='%s%s_%d_' % (WORKDIR_PREFIX, socket.gethostname(), os.getpid()), dir=folder)
     try:
         plain, header_voxel = plain_reconstruction(blocks, general, star_path, workdir,
-                                                   cfg.get('skip_gridding'))
+                                                   cfg.get('skip_gridding'), cfg.get('minres_map', 5))
         if plain.shape[0] != ori_size:
             raise ReconstructionError('%s: plain reconstruction box %d differs from _rlnOriginalImageSize %d'
                                       % (star_path, plain.shape[0], ori_size))

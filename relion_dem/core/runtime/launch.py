@@ -128,6 +128,12 @@ def plan(relion_args, settings, cwd=None, relion_version=None):
         settings['log'] = run.log
     skip = bool(v is not None and v[:2] >= (4, 0) and '--dont_skip_gridding' not in args)
     settings['skip_gridding'] = skip
+    minres = option_value(args, '--minres_map')
+    if minres is not None:
+        try:
+            settings['minres_map'] = int(minres)
+        except ValueError:
+            raise RefineError('--minres_map %s: not an integer (a Fourier shell)' % minres)
     try:
         cfg = config_mod.validate(settings, run.config)
         create_enhancer(cfg).check()

@@ -9,6 +9,7 @@ def test_defaults_fill_in():
     c = config.validate({'enhancer': 'classical'})
     assert c['gate'] == 'local_searches' and c['guard'] is True
     assert c['guard_threshold'] == pytest.approx(1 / 7)
+    assert c['minres_map'] == 5          # relion_refine's --minres_map default
 
 
 @pytest.mark.parametrize('bad, message', [
@@ -17,6 +18,7 @@ def test_defaults_fill_in():
     ({'gate': 'sometimes'}, "gate 'sometimes' is not one of"),
     ({'timeout_s': -1}, 'timeout_s must be a non-negative number'),
     ({'voxel_size': 0}, 'voxel_size must be a positive number'),
+    ({'minres_map': 2.5}, 'minres_map must be a non-negative integer'),
 ])
 @pytest.mark.bad_input
 def test_bad_settings_named(bad, message):

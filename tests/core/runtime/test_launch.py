@@ -28,6 +28,9 @@ def test_prepare_writes_config_and_command(inputs):
     written = json.load(open(cfg))
     assert written['local_healpix_order'] == 3 and written['enhancer'] == 'classical'
     assert written['log'] == str(inputs / 'Refine' / 'run_relion_dem.jsonl')
+    assert written['minres_map'] == 5
+    refine.prepare(BASE + ['--minres_map', '3'], {'enhancer': 'none'}, 3, cwd=str(inputs))
+    assert json.load(open(cfg))['minres_map'] == 3      # as relion_refine was told
 
 
 @pytest.mark.parametrize('args, np_procs, message', [
@@ -36,6 +39,7 @@ def test_prepare_writes_config_and_command(inputs):
     ([a for a in BASE if a != '--split_random_halves'], 3, 'needs --split_random_halves'),
     (BASE, 2, 'at least 3 MPI processes'),
     (['--i', 'missing file.star'] + BASE[2:], 3, '--i missing file.star: file does not exist'),
+    (BASE + ['--minres_map', 'low'], 3, '--minres_map low: not an integer'),
 ])
 @pytest.mark.bad_input
 def test_prepare_refuses_with_clear_message(inputs, args, np_procs, message):
