@@ -10,6 +10,7 @@ RELION >= 4, no prior below ``--minres_map``), with the prior at every shell (``
 as relion_external_reconstruct alone does), and with gridding as well.
 Writes ``benchmarks/results/relion<major>-demo.{md,json}``.
 """
+import glob
 import json
 import os
 import subprocess
@@ -39,18 +40,19 @@ def first_iteration(dataset, name, **settings):
     (``skip_gridding``, ``minres_map``): launched as relion_dem refine does, stopped after it."""
     from relion_dem.core.runtime import config as config_mod, launch
     run = RelionRun(os.path.join(dataset, 'Refine', name))
-    if not os.path.exists(run.iteration_path(1, '_half1_class001.mrc')):
-        argv, env, cfg_path = launch.prepare(recipes.refine_args(dataset, os.path.join('Refine', name)),
-                                             {'enhancer': 'none'}, 3, cwd=dataset)
-        cfg = config_mod.load(cfg_path)
-        cfg.update(settings)
-        config_mod.write(cfg_path, cfg)
-        with open(os.path.join(dataset, 'Refine', name + '.log'), 'w') as log:
-            proc = subprocess.Popen(argv, cwd=dataset, env=env, stdout=log, stderr=subprocess.STDOUT)
-            while proc.poll() is None and not os.path.exists(run.iteration_path(2, '_sampling.star')):
-                time.sleep(2)
-            proc.terminate()
-            proc.wait()
+    for old in glob.glob(run.root + '_*'):       # made by an earlier runtime, maybe
+        os.remove(old)
+    argv, env, cfg_path = launch.prepare(recipes.refine_args(dataset, os.path.join('Refine', name)),
+                                         {'enhancer': 'none'}, 3, cwd=dataset)
+    cfg = config_mod.load(cfg_path)
+    cfg.update(settings)
+    config_mod.write(cfg_path, cfg)
+    with open(os.path.join(dataset, 'Refine', name + '.log'), 'w') as log:
+        proc = subprocess.Popen(argv, cwd=dataset, env=env, stdout=log, stderr=subprocess.STDOUT)
+        while proc.poll() is None and not os.path.exists(run.iteration_path(1, '_sampling.star')):
+            time.sleep(2)
+        proc.terminate()
+        proc.wait()
     return mrc.read(run.iteration_path(1, '_half1_class001.mrc'))[0]
 
 

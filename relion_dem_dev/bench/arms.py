@@ -2,7 +2,8 @@
 (DEM) through relion_dem's runtime, RELION + SIDESPLITTER (the upstream wrapper), the regularizer
 as post-processing only, and the oracle (``relion_reconstruct`` at the true angles).
 
-A refinement runs under ``<data set>/runs/<name>/run``; a finished one with the same enhancer
+A refinement runs under ``<data set>/runs/<name>/run``; a finished one with the same enhancer,
+recipe and (through the runtime) the same revision of the unregularized reconstruction
 (``run_bench.json`` beside it) is reused. :class:`Session` holds what the refinements of one
 invocation share, and its :class:`Ledger` counts them.
 """
@@ -19,7 +20,7 @@ from relion_dem.core.io import leftovers, mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.postprocess.denoise import write_fsc_star
 from relion_dem.core.io.relion import find_program, mpi_environment, run as run_relion
-from relion_dem.core.runtime import launch
+from relion_dem.core.runtime import extrec, launch
 from relion_dem.core.simulation import recipes, simulate
 
 from .data import dataset_mask
@@ -89,23 +90,31 @@ def _meta_path(dataset, root):
     return os.path.join(dataset, root + '_bench.json')
 
 
-def _finished(dataset, root, enhancer):
-    """The bench metadata of a finished run with this enhancer, else None (it is run again)."""
+def _finished(dataset, root, enhancer, refine_kw=None, runtime=None):
+    """The bench metadata of a finished run with this enhancer, recipe (runs recorded before the
+    recipe was kept pass) and runtime revision, else None (it is run again)."""
     meta = _meta_path(dataset, root)
     if RelionRun(os.path.join(dataset, root)).converged and os.path.exists(meta):
         with open(meta) as f:
             done = json.load(f)
-        if done.get('enhancer') == enhancer:
+        if done.get('enhancer') == enhancer and done.get('runtime') == runtime and \
+                done.get('refine', refine_kw) == refine_kw:
             return done
     return None
 
 
-def _refine(dataset, name, enhancer, what, launcher, ledger=None):
+def _recipe(refine_kw):
+    return json.loads(json.dumps(refine_kw)) if refine_kw is not None else None
+
+
+def _refine(dataset, name, enhancer, what, launcher, ledger=None, refine_kw=None, runtime=None):
     """Run ``launcher(root, log file) -> exit status`` in a fresh ``runs/<name>`` folder of ``dataset``
-    unless a finished run with ``enhancer`` is there; record it in ``ledger``; (root, meta), the
-    root relative to ``dataset``."""
+    unless a finished run with ``enhancer``, ``refine_kw`` and ``runtime`` (the revision of the
+    runtime's unregularized reconstruction, None for runs without it) is there; record it in
+    ``ledger``; (root, meta), the root relative to ``dataset``."""
     root = os.path.join('runs', name, 'run')
-    meta = _finished(dataset, root, enhancer)
+    refine_kw = _recipe(refine_kw)
+    meta = _finished(dataset, root, enhancer, refine_kw, runtime)
     reused = meta is not None
     if reused:
         log('%s: reusing finished run %s' % (name, root))
@@ -119,7 +128,7 @@ def _refine(dataset, name, enhancer, what, launcher, ledger=None):
         with open(log_path, 'w') as out:
             rc = launcher(root, out)
         meta = dict(wall_s=round(time.time() - t, 1), cpu_s=round(_children_cpu() - c, 1), rc=rc,
-                    enhancer=enhancer)
+                    enhancer=enhancer, refine=refine_kw, runtime=runtime)
         if rc != 0 or not RelionRun(os.path.join(dataset, root)).converged:
             raise RuntimeError('%s: relion_refine failed (exit %d); see %s' % (name, rc, log_path))
         # the loss check, as after every refinement test: nothing left where RELION reads
@@ -143,7 +152,8 @@ def run_dem(dataset, name, enhancer, refine_kw, np_procs=3, settings=None, ledge
 
     def launcher(root, out):
         return launch.run(recipes.refine_args(dataset, root, **refine_kw), cfg, np_procs, log=out, cwd=dataset)
-    return _refine(dataset, name, tag, 'relion_refine (enhancer %s)' % tag, launcher, ledger)
+    return _refine(dataset, name, tag, 'relion_refine (enhancer %s)' % tag, launcher, ledger, refine_kw,
+                   extrec.PLAIN_PATH_REVISION)
 
 
 def run_vanilla(dataset, name, refine_kw, np_procs=3, ledger=None):
@@ -153,7 +163,7 @@ def run_vanilla(dataset, name, refine_kw, np_procs=3, ledger=None):
             '-np', str(np_procs), find_program('relion_refine_mpi')] + recipes.refine_args(dataset, root, **refine_kw)
         return subprocess.run(argv, env=mpi_environment(), cwd=dataset, stdout=out,
                               stderr=subprocess.STDOUT).returncode
-    return _refine(dataset, name, 'vanilla', 'vanilla relion_refine_mpi', launcher, ledger)
+    return _refine(dataset, name, 'vanilla', 'vanilla relion_refine_mpi', launcher, ledger, refine_kw)
 
 
 def run_sidesplitter(dataset, refine_kw, home, np_procs=3, ledger=None):
@@ -174,7 +184,7 @@ def run_sidesplitter(dataset, refine_kw, home, np_procs=3, ledger=None):
             '-np', str(np_procs), find_program('relion_refine_mpi')] + args
         return subprocess.run(argv, env=env, cwd=dataset, stdout=out, stderr=subprocess.STDOUT).returncode
     return _refine(dataset, 'sidesplitter', 'sidesplitter', 'relion_refine + sidesplitter_wrapper.sh', launcher,
-                   ledger)
+                   ledger, refine_kw)
 
 
 def sleep_shim(folder):

@@ -180,3 +180,26 @@ def test_repeats_summarize_paired_differences():
     assert means['relion']['truth_res_A'] == pytest.approx(10.97, abs=0.01) and means['oracle']['truth_res_A'] is None
     text = '\n'.join(report.repeats_markdown(dict(seeds=[1, 2, 3], arms=st, paired=list(rows.values()))))
     assert '| dem − relion | truth_res_A | -1.93 ± 0.06 | 3 |' in text and '| yes |' in text
+
+
+def test_a_finished_run_is_reused_only_with_the_same_recipe_and_runtime(tmp_path):
+    """Runs made by an older runtime (its unregularized reconstruction changed) or another recipe
+    are made again, not mixed into new results."""
+    from relion_dem.core.io.layout import RelionRun
+    from relion_dem.core.runtime import extrec
+    from relion_dem_dev.bench import arms
+    root = os.path.join('runs', 'dem', 'run')
+    os.makedirs(tmp_path / 'runs' / 'dem')
+    open(RelionRun(str(tmp_path / root)).final_model, 'w').close()
+    kw = dict(healpix_order=1, seed=2, extra=('--minres_map', '0'))
+    rev = extrec.PLAIN_PATH_REVISION
+
+    def meta(**m):
+        (tmp_path / 'runs' / 'dem' / 'run_bench.json').write_text(json.dumps(dict(enhancer='network', **m)))
+    meta(refine=json.loads(json.dumps(kw)), runtime=rev)
+    assert arms._finished(str(tmp_path), root, 'network', arms._recipe(kw), rev)
+    assert not arms._finished(str(tmp_path), root, 'classical', arms._recipe(kw), rev)
+    assert not arms._finished(str(tmp_path), root, 'network', arms._recipe(dict(kw, seed=3)), rev)
+    meta()                       # made before the runtime's revision was recorded
+    assert not arms._finished(str(tmp_path), root, 'network', arms._recipe(kw), rev)
+    assert arms._finished(str(tmp_path), root, 'network', arms._recipe(kw), None)   # vanilla: recipe unknown

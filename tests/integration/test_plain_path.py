@@ -26,25 +26,52 @@ from shared_refinements import REFINE_ARGS
 pytestmark = needs_relion
 
 
+def processes_of(dataset, root):
+    """Ids of the processes of run ``root`` in ``dataset``: working in the run's folder (the
+    runtime's calls), or in ``dataset`` with the root on their command line (ranks, mpirun)."""
+    folder = os.path.join(dataset, os.path.dirname(root))
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            cwd = os.readlink('/proc/%s/cwd' % pid)
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                cmdline = f.read().decode(errors='replace')
+        except OSError:
+            continue
+        if cwd.startswith(folder + os.sep) or cwd == folder or (cwd == dataset and root in cmdline):
+            found.append(int(pid))
+    return found
+
+
 def first_iteration(dataset, root, settings):
-    """Half 1 of iteration 1 of a run launched as ``relion_dem refine`` does, stopped after it."""
+    """Half 1 of iteration 1 of a run launched as ``relion_dem refine`` does, stopped after it
+    (``_it001_sampling.star`` is the iteration's last file)."""
     run = RelionRun(os.path.join(dataset, root))
     argv, env, _ = launch.prepare(REFINE_ARGS + ['--o', root], settings, 3, cwd=dataset)
+    # a process group of its own; then whatever of the run is left (ranks Open MPI put in groups
+    # of their own, runtime calls in flight) is killed
     with open(os.path.join(dataset, root + '.log'), 'w') as log:
         proc = subprocess.Popen(argv, cwd=dataset, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         deadline = time.time() + 900
         while proc.poll() is None and time.time() < deadline and \
-                not os.path.exists(run.iteration_path(1, '_optimiser.star')):
+                not os.path.exists(run.iteration_path(1, '_sampling.star')):
             time.sleep(0.5)
+        done = os.path.exists(run.iteration_path(1, '_sampling.star'))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for _ in range(120):        # ranks Open MPI put in groups of their own, calls in flight
-            subprocess.run(['pkill', '-KILL', '-f', root])
-            if subprocess.run(['pgrep', '-f', root], capture_output=True).returncode:
+        for _ in range(120):
+            mine = [p for p in processes_of(dataset, root) if p != os.getpid()]
+            if not mine:
                 break
+            for pid in mine:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             time.sleep(0.5)
+    assert done, 'iteration 1 did not finish in 900 s: %s' % log.name
     return mrc.read(run.iteration_path(1, '_half1_class001.mrc'))[0]
 
 

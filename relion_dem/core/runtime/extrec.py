@@ -44,6 +44,10 @@ TAU2 = 'external_reconstruct_tau2'
 #: every shell, which alone made the unregularized path coarser than vanilla RELION (1hvr, C2:
 #: 0.77 Å over 3 seeds; vanilla with --minres_map 0 reproduced it).
 NO_PRIOR_TAU2 = 1e30
+#: what the unregularized reconstruction is, for results that must not mix revisions (the
+#: benchmark reuses a finished run only with the same): 1, relion_external_reconstruct as
+#: RELION calls it; 2, no prior below ``minres_map``, as RELION's own reconstruction
+PLAIN_PATH_REVISION = 2
 
 
 class ReconstructionError(RuntimeError):

@@ -131,7 +131,7 @@ def plan(relion_args, settings, cwd=None, relion_version=None):
     minres = option_value(args, '--minres_map')
     if minres is not None:
         try:
-            settings['minres_map'] = int(minres)
+            settings['minres_map'] = max(0, int(minres))     # RELION reads any negative shell as 0
         except ValueError:
             raise RefineError('--minres_map %s: not an integer (a Fourier shell)' % minres)
     try:
