@@ -269,7 +269,7 @@ def symmetry_note(res):
 def markdown(res, pngs):
     x = res['extra']
     s = x['settings']
-    lines = ['# Benchmark `%s` on %s' % (res['scale'], res['structure']), '',
+    lines = ['# Benchmark `%s` on %s' % (res['scale'], result_id(res['structure'], res.get('cone_deg'))), '',
              'Simulated from `%s` (%s). %s' % (os.path.basename(x['structure_path']), x['holdout_note'], s['note']),
              '',
              '- data: box %d, %.2f Å/px (Nyquist %.1f Å), %d particles, SNR %g, %s orientations, defocus %s µm, '
@@ -368,9 +368,13 @@ def markdown(res, pngs):
     if why:
         lines += ['', '### Why targets are missed (measured here)', ''] + why
     lines += ['', '## Plots', ''] + ['![%s](%s)' % (p, p) for p in pngs]
-    lines += ['', '## Reproduce', '', '```', 'python -m relion_dem_dev.bench --scale %s --structure %s%s%s --snr %g'
-              % (res['scale'], x['structure_path'], ' --cone %g' % res['cone_deg'] if res['cone_deg'] else '',
-                 ' --sym %s' % res['symmetry'] if res.get('symmetry', 'C1') != 'C1' else '', res['snr']), '```', '']
+    seeds = (x.get('repeats') or {}).get('seeds') or []
+    lines += ['', '## Reproduce', '', '```', 'relion_dem bench --scale %s --structure %s%s%s --snr %g%s%s'
+              % (res['scale'], res['structure'], ' --cone %g' % res['cone_deg'] if res['cone_deg'] else '',
+                 ' --sym %s' % res['symmetry'] if res.get('symmetry', 'C1') != 'C1' else '', res['snr'],
+                 ' --seeds %d' % len(seeds) if len(seeds) > 1 else '',
+                 ' --no-extra-classical' if x.get('enhancer') != 'classical' and
+                 'dem_classical' not in (x.get('runs') or {}) else ''), '```', '']
     return '\n'.join(lines)
 
 

@@ -81,9 +81,9 @@ def gate_recommendation(results):
         if r['exceeds_scatter']:
             (better if r['mean_diff'] < 0 else worse).append(name(res))
     if n and len(better) * 2 >= n and not worse:
-        return 'from_iteration', ('from the first iteration is finer beyond the scatter on %s of %d structures '
+        return 'from_iteration', ('from the first iteration is finer beyond the scatter on %s of %d data sets '
                                     '(%s) and coarser on none' % (len(better), n, ', '.join(better)))
-    return 'local_searches', ('from the first iteration is finer beyond the scatter on %d of %d structures%s and '
+    return 'local_searches', ('from the first iteration is finer beyond the scatter on %d of %d data sets%s and '
                               'coarser beyond it on %d%s: the default (regularize once local searches begin) stays'
                               % (len(better), n, ' (%s)' % ', '.join(better) if better else '', len(worse),
                                  ' (%s)' % ', '.join(worse) if worse else ''))
@@ -140,6 +140,14 @@ def markdown(results):
     missing = [rid for rid in standard_result_ids() if rid not in {name(r) for r in results}]
     if missing:
         L += ['', 'Not yet run with repeats: %s.' % ', '.join(missing)]
+    revisions = {}
+    for res in results:
+        revisions.setdefault(res['extra'].get('plain_path_revision', 1), []).append(name(res))
+    if len(revisions) > 1:
+        L += ['', 'The runtime\'s unregularized reconstruction (under every regularized arm and `none_control`) '
+              'differs between these runs: %s (1: relion_external_reconstruct\'s prior at every Fourier shell; '
+              '2: none below `--minres_map`, as RELION\'s own reconstruction).' % '; '.join(
+                  'revision %s: %s' % (k, ', '.join(v)) for k, v in sorted(revisions.items()))]
     L += ['', '![paired differences](standard-summary.png)', '']
     return '\n'.join(L)
 
