@@ -4,7 +4,8 @@
     .venv/bin/python scripts/mutation-check.py [--list] [NAME ...]
 
 For each safety path (FSC guard, do-no-harm guard, gate, fallback, atomic write, device
-lock, denoise's overwrite refusal) a copy of the package is made with that path disabled
+lock, denoise's overwrite refusal; and the plain path's equality with RELION's own
+reconstruction, on which every comparison with vanilla RELION rests) a copy of the package is made with that path disabled
 by one textual change, and the tests that should catch it run against the copy (from its
 folder and with PYTHONPATH pointing at it, so the tests and the console scripts they start
 both load the mutant). A path
@@ -45,6 +46,9 @@ MUTATIONS = [
     ('device lock: halves not serialized', 'relion_dem/core/runtime/extrec.py',
      '    if not path:\n        yield 0.0\n        return\n', '    yield 0.0\n    return\n',
      ['tests/core/runtime/test_extrec.py']),
+    ('plain path: the prior at every shell (as relion_external_reconstruct alone)',
+     'relion_dem/core/runtime/extrec.py', '    without_low_shell_prior(copy, minres_map)\n', '',
+     ['tests/integration/test_plain_path.py']),
     ('denoise: outputs overwritten', 'relion_dem/core/postprocess/denoise.py',
      '        if os.path.exists(p) and not force:', '        if False:',
      ['tests/core/postprocess/test_denoise.py']),
