@@ -7,7 +7,7 @@ import numpy as np
 
 from relion_dem.core.analysis import figures
 
-from .settings import METRIC_KEYS, RUN_NAMES, SCALES, result_id
+from .settings import METRIC_KEYS, REPO, RUN_NAMES, SCALES, result_id
 
 
 def _reported_note(control, res):
@@ -86,6 +86,24 @@ def targets(res):
     return out
 
 
+def lowpass_repeats_note(structure, cutoff_A):
+    """' Repeated ...' from ``benchmarks/results/lowpass-repeats-<structure>.json`` when it holds this
+    cutoff (``benchmarks/lowpass_repeats.py``: plain RELION beside the regularized run), else ''."""
+    path = os.path.join(REPO, 'benchmarks', 'results', 'lowpass-repeats-%s.json' % structure)
+    if not os.path.exists(path):
+        return ''
+    with open(path) as f:
+        rep = json.load(f)
+    if rep.get('cutoff_A') != cutoff_A:
+        return ''
+    sm = rep['summary']
+    return (' Repeated over %d seeds with %s beside it (`lowpass-repeats-%s.md`): a final resolution finer '
+            'than the cutoff in %d plain and %d regularized runs, map vs truth finer in %d and %d.'
+            % (sm['relion']['runs'], 'vanilla RELION' if rep.get('plain', '').startswith('vanilla') else
+               'plain RELION', structure, sm['relion']['final_finer_than_cutoff'], sm['dem']['final_finer_than_cutoff'],
+               sm['relion']['truth_finer_than_cutoff'], sm['dem']['truth_finer_than_cutoff']))
+
+
 def diagnosis(res):
     """Measured reasons behind missed targets (lines of Markdown; empty when nothing is missed)."""
     missed = [name for name, ok, _ in targets(res) if ok is False]
@@ -143,8 +161,9 @@ def diagnosis(res):
             fin = c.get('final_res_A')
             if fin is not None and fin < c['cutoff_A']:
                 lines.append('- Low-pass control at %g Å: final resolution %.2f Å; RELION\'s gold-standard FSC '
-                             'stays above 0.143 beyond the cutoff (half maps here: %s Å, map vs truth: %s Å).'
-                             % (c['cutoff_A'], fin, _fmt(c.get('gold_res_A')), _fmt(c.get('truth_res_A'))))
+                             'stays above 0.143 beyond the cutoff (half maps here: %s Å, map vs truth: %s Å).%s'
+                             % (c['cutoff_A'], fin, _fmt(c.get('gold_res_A')), _fmt(c.get('truth_res_A')),
+                                lowpass_repeats_note(res['structure'], c['cutoff_A'])))
     if any(m.startswith('regularized wall time') for m in missed):
         reg = dem.get('regularized_iterations') or 0
         if reg and rel.get('wall_s') and rel.get('iterations') and dem.get('wall_s') is not None:
