@@ -17,7 +17,6 @@ RELION's final curve shows beyond the cutoff (with its shell) and the half maps'
 that shell. Writes ``benchmarks/results/lowpass-repeats-<structure>.{json,md}``.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from relion_dem_dev.bench import arms, data, settings  # noqa: E402
+from relion_dem_dev.bench.report import write_json_and_markdown  # noqa: E402
 from relion_dem_dev.bench.score import Scorer  # noqa: E402
 from relion_dem.core.analysis import runinfo  # noqa: E402
 from relion_dem.core.io import star  # noqa: E402
@@ -237,12 +237,7 @@ def main(argv=None):
                        '--seeds %s' % (a.structure, ' --cone %g' % a.cone if a.cone else '',
                                        ' --sym %s' % a.sym if a.sym else '', ' --snr %g' % a.snr if a.snr else '',
                                        a.cutoff, a.scale, ' '.join(map(str, a.seeds))))
-    os.makedirs(RESULTS, exist_ok=True)
-    prefix = os.path.join(RESULTS, 'lowpass-repeats-%s' % sid)
-    with open(prefix + '.json', 'w') as f:
-        json.dump(res, f, indent=1)
-    with open(prefix + '.md', 'w') as f:
-        f.write(markdown(res))
+    write_json_and_markdown(os.path.join(RESULTS, 'lowpass-repeats-%s' % sid), res, markdown(res))
     print(markdown(res))
     return 0
 

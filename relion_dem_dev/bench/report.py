@@ -414,6 +414,16 @@ def paper_markdown():
          'cores; hours on a 32-core workstation.', ''])
 
 
+def write_json_and_markdown(prefix, res, text):
+    """``<prefix>.json`` (``res``) and ``<prefix>.md`` (``text``), the folder made if needed; the
+    benchmark scripts' one way to leave a result."""
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    with open(prefix + '.json', 'w') as f:
+        json.dump(res, f, indent=1)
+    with open(prefix + '.md', 'w') as f:
+        f.write(text)
+
+
 def write_results(res, outdir):
     os.makedirs(outdir, exist_ok=True)
     prefix = os.path.join(outdir, '%s-%s' % (res['scale'], result_id(res['structure'], res.get('cone_deg'))))
