@@ -27,9 +27,12 @@ setup(
     install_requires=['numpy', 'scipy', 'mrcfile', 'gemmi', 'matplotlib'],
     extras_require={
         # scipion-em-relion 4.0.x drives RELION 3.1 and 4.0, 5.x RELION 4.0 and 5.0 (./dev.sh picks
-        # the line of the RELION it finds)
+        # the line of the RELION it finds). No scipion-em-xmipp: nothing here imports it (Xmipp's
+        # deepEMhancer environment is found on disk), and without Xmipp's binaries its protocols fail
+        # to import (isMdEmpty comes from the binaries' xmipp_base), an error Scipion printed on
+        # every test run.
         'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-app>=3.8',
-                    'scipion-em-relion>=4.0.20,<6', 'scipion-em-xmipp'],
+                    'scipion-em-relion>=4.0.20,<6'],
         'network': ['tensorflow-cpu'],
         'test': ['pytest'],
     },
