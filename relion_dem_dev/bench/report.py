@@ -428,10 +428,7 @@ def write_results(res, outdir):
     os.makedirs(outdir, exist_ok=True)
     prefix = os.path.join(outdir, '%s-%s' % (res['scale'], result_id(res['structure'], res.get('cone_deg'))))
     pngs = plots(res, prefix)
-    with open(prefix + '.json', 'w') as f:
-        json.dump(res, f, indent=1)
-    with open(prefix + '.md', 'w') as f:
-        f.write(markdown(res, pngs))
+    write_json_and_markdown(prefix, res, markdown(res, pngs))
     return prefix
 
 
