@@ -45,7 +45,8 @@ from relion_dem.core.analysis import fourier  # noqa: E402
 from relion_dem.core.analysis.fsc import fsc  # noqa: E402
 from relion_dem.core.io import mrc  # noqa: E402
 from relion_dem.core.network import SHIPPED_MODEL, inference  # noqa: E402
-from relion_dem.core.runtime import guard, harm_guard  # noqa: E402
+from relion_dem.core import guards  # noqa: E402
+from relion_dem.core.guards import fsc as fsc_guard  # noqa: E402
 
 EXPERIMENTAL = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'experimental', 'emd_11007_crop176.mrc.gz')
 SIMULATED_MODEL = '1a28'            # held out from training (relion_dem_dev.training.split.HOLDOUT)
@@ -135,16 +136,20 @@ def load_network(threads=2, model=SHIPPED_MODEL):
     return enhance, settings
 
 
+#: the runtime's guard settings (both on, threshold 1/7)
+BOTH_GUARDS = dict(fsc_guard=True, harm_guard=True)
+
+
 def one_case(truth, voxel, resolution, spectrum, enhance, rng):
     h1, h2 = half_maps(truth, voxel, resolution, spectrum, rng)
     gold = fsc(h1, h2)
-    cut = guard.cutoff_shell(gold)
+    cut = fsc_guard.cutoff_shell(gold)
     t = time.time()
     y = enhance(h1, voxel, gold)
     seconds = time.time() - t
-    fsc_only, _ = guard.blend(y, h1, gold)
-    harmless, verdict = harm_guard.apply(y, h1, gold, cut)
-    both, _ = guard.blend(harmless, h1, gold)
+    fsc_only, _ = fsc_guard.blend(y, h1, gold)
+    both, outcome = guards.apply(y, h1, gold, BOTH_GUARDS)
+    verdict = outcome.harm
     maps = dict(half=h1, network=y, fsc_guard=fsc_only, both_guards=both)
     curves = {k: fsc(v, truth) for k, v in maps.items()}
     return dict(resolution=resolution, spectrum=spectrum, box=truth.shape[0], voxel=round(voxel, 4),
@@ -167,8 +172,7 @@ def real_size_timing(truth, voxel, enhance, box=240):
     y = enhance(h1, voxel, gold)
     t_net = time.time() - t
     t = time.time()
-    y, _ = harm_guard.apply(y, h1, gold, guard.cutoff_shell(gold))
-    y, _ = guard.blend(y, h1, gold)
+    y, _ = guards.apply(y, h1, gold, BOTH_GUARDS)
     t_guards = time.time() - t
     return dict(box=box, voxel=round(voxel, 4), network_s=round(t_net, 1), guards_s=round(t_guards, 1),
                 peak_memory_GB=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 2))

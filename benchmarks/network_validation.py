@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from relion_dem.core.simulation import density  # noqa: E402
 from relion_dem.core.analysis import fourier, fsc as fsc_mod
-from relion_dem.core.runtime import guard
+from relion_dem.core.guards import fsc as fsc_guard
 from relion_dem.core.io import mrc
 from relion_dem.core.network import inference, worker  # noqa: E402
 from relion_dem_dev.training import simdata, split
@@ -108,7 +108,7 @@ def denoising(structures, enhance, rng, log):
             t = time.time()
             y = enhance(x)
             seconds = time.time() - t
-            g, shell = guard.blend(y, x, half_fsc)
+            g, shell = fsc_guard.blend(y, x, half_fsc)
             target = fourier.lowpass(truth, VOXEL, res)
             row = dict(structure=sid, box=box, resolution=res, half_fsc_resolution=res_at_curve(half_fsc, 0.143),
                        guard_cutoff_A=round(box * VOXEL / max(shell, 1), 2),
@@ -157,7 +157,7 @@ def lowpass_test(structures, enhance, rng, log):
         for x_res in LOWPASS:
             x, _, half_fsc = halves(truth, rng, params(LOWPASS_NOISE_RESOLUTION, lowpass=x_res))
             y = enhance(x)
-            g, _ = guard.blend(y, x, half_fsc)
+            g, _ = fsc_guard.blend(y, x, half_fsc)
             hy, n_coef = highpass(y, x_res)
             hg, _ = highpass(g, x_res)
             hx, _ = highpass(x, x_res)

@@ -28,7 +28,7 @@ OUT = os.path.join(HERE, 'results', 'provenance')
 
 
 def case(run, truth, mask, folder, guards):
-    cfg = config.validate(dict(enhancer='network', guard=guards, harm_guard=guards), 'provenance figure')
+    cfg = config.validate(dict(enhancer='network', fsc_guard=guards, harm_guard=guards), 'provenance figure')
     out = os.path.join(folder, 'denoised_%s.mrc' % ('guarded' if guards else 'unguarded'))
     r = denoise.denoise(run.half_map(1), run.half_map(2), out, cfg, force=True, log=lambda *a: None)
     enhanced, voxel = mrc.read(r['outputs']['map'])

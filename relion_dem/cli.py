@@ -9,17 +9,13 @@ import argparse
 import json
 import sys
 
+from relion_dem.core import options
 from relion_dem.core.runtime import config as config_mod
 
 
 def _add_regularization(p):
-    from relion_dem.core.enhancers import BACKENDS
     g = p.add_argument_group('regularization')
-    g.add_argument('--enhancer', choices=sorted(BACKENDS),
-                   help='denoiser applied to each half-map (default: the bundled network where its '
-                        'environment is installed, else classical)')
-    g.add_argument('--enhancer-option', action='append', default=[], metavar='KEY=VALUE',
-                   help='backend option (JSON value), repeatable, e.g. --enhancer-option dilate_A=8')
+    options.add_enhancer_arguments(g)
     g.add_argument('--gate', default='local_searches', choices=config_mod.GATES,
                    help='when to regularize (default: once local angular searches have begun)')
     g.add_argument('--gate-iteration', type=int, default=1,
@@ -29,37 +25,18 @@ def _add_regularization(p):
                         '--auto_local_healpix_order)')
     g.add_argument('--regularize-final', action='store_true',
                    help='also regularize the final, joined reconstruction (off: kept plain)')
-    g.add_argument('--no-guard', action='store_true',
-                   help='disable the FSC honesty guard (enhanced map kept beyond FSC < 1/7)')
-    g.add_argument('--no-harm-guard', action='store_true',
-                   help='disable the do-no-harm guard (enhanced map kept where it disagrees with the '
-                        'half\'s own data inside the resolved shells)')
+    options.add_guard_arguments(g)
     g.add_argument('--timeout', type=float, default=config_mod.DEFAULTS['timeout_s'],
                    help='seconds before a hanging enhancer is killed (default: %(default)s)')
     g.add_argument('--device-lock', help='lock file serializing halves that share one GPU')
     g.add_argument('--keep-maps', action='store_true', help='keep plain and enhanced maps of each call')
 
 
-def enhancer_options(items):
-    """``--enhancer-option KEY=VALUE`` items as a dict (values parsed as JSON when they are)."""
-    options = {}
-    for item in items:
-        key, sep, value = item.partition('=')
-        if not sep:
-            raise SystemExit('relion_dem: --enhancer-option needs KEY=VALUE, got %r' % item)
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value
-    return options
-
-
 def _settings(a):
-    return dict(enhancer=a.enhancer, enhancer_options=enhancer_options(a.enhancer_option), gate=a.gate,
-                gate_iteration=a.gate_iteration, local_healpix_order=a.local_healpix_order,
-                regularize_final=a.regularize_final, guard=not a.no_guard,
-                harm_guard=not a.no_harm_guard, timeout_s=a.timeout,
-                device_lock=a.device_lock, keep_maps=a.keep_maps)
+    return dict(options.enhancer_settings(a), gate=a.gate, gate_iteration=a.gate_iteration,
+                local_healpix_order=a.local_healpix_order, regularize_final=a.regularize_final,
+                timeout_s=a.timeout, device_lock=a.device_lock, keep_maps=a.keep_maps,
+                **options.guard_settings(a))
 
 
 def cmd_refine(a):
@@ -71,7 +48,7 @@ def cmd_refine(a):
             print('relion_dem: %s' % why)
     try:
         argv, env, cfg = refine.prepare(a.relion_args, _settings(a), a.np)
-    except refine.RefineError as e:
+    except (refine.RefineError, options.OptionError) as e:
         sys.stderr.write('relion_dem refine: ERROR: %s\n' % e)
         return 2
     print('relion_dem: configuration %s' % cfg)

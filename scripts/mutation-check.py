@@ -23,15 +23,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: name, file, text, replacement, tests that must catch it
 MUTATIONS = [
-    ('FSC guard: blend is a no-op', 'relion_dem/core/runtime/guard.py',
+    ('FSC guard: blend is a no-op', 'relion_dem/core/guards/fsc.py',
      '    return out.astype(np.float32), cut', '    return enhanced, cut',
-     ['tests/core/runtime/test_extrec.py', 'tests/core/runtime/test_guard.py']),
+     ['tests/core/runtime/test_extrec.py', 'tests/core/guards/test_fsc.py']),
     ('do-no-harm guard: never applied', 'relion_dem/core/runtime/extrec.py',
      "    if cfg.get('harm_guard') and len(fsc):", '    if False:',
      ['tests/core/runtime/test_extrec.py']),
-    ('do-no-harm guard: never falls back', 'relion_dem/core/runtime/harm_guard.py',
+    ('do-no-harm guard: never falls back', 'relion_dem/core/guards/harm.py',
      '    if fraction > MAX_FAILING_SIGNAL:', '    if False:',
-     ['tests/core/runtime/test_harm_guard.py', 'tests/core/runtime/test_extrec.py']),
+     ['tests/core/guards/test_harm.py', 'tests/core/runtime/test_extrec.py']),
+    ('do-no-harm guard: louder shells not scaled', 'relion_dem/core/guards/harm.py',
+     '    gain[scaled] = 1.0 / np.sqrt(ratio[scaled])\n', '',
+     ['tests/core/guards/test_harm.py']),
+    ('guards: a request without a usable FSC accepted', 'relion_dem/core/guards/__init__.py',
+     "    values = np.asarray(fsc if fsc is not None else [], dtype=float).ravel()\n", '    return None\n',
+     ['tests/core/guards/test_guards.py', 'tests/core/runtime/test_extrec.py']),
     ('gate: always open', 'relion_dem/core/runtime/gate.py',
      '    hp = healpix_order(call.root, call.iteration)\n',
      '    return Decision(True, "mutant", None, None)\n',
@@ -41,7 +47,7 @@ MUTATIONS = [
      ['tests/core/runtime/test_extrec.py']),
     ('atomic write: written in place', 'relion_dem/core/io/atomic.py',
      "    fd, tmp = tempfile.mkstemp(prefix='.%s.' % stem, suffix='.tmp' + ext, dir=folder)\n    os.close(fd)\n",
-     '    tmp = path\n',
+     "    tmp = path\n    open(tmp, 'ab').close()\n",
      ['tests/core/io/test_atomic.py', 'tests/core/runtime/test_extrec.py']),
     ('device lock: halves not serialized', 'relion_dem/core/runtime/extrec.py',
      '    if not path:\n        yield 0.0\n        return\n', '    yield 0.0\n    return\n',
@@ -82,9 +88,16 @@ def run_tests(folder, tests):
                            '--rootdir', ROOT, '-c', os.path.join(ROOT, 'pytest.ini')]
                           + [os.path.join(ROOT, t) for t in tests],
                           cwd=folder, env=env, capture_output=True, text=True)
-    failed = [os.path.relpath(line.split(' ', 2)[1], ROOT) for line in proc.stdout.splitlines()
+    # '-rf' summary lines: FAILED <test> - <the failing assertion or error>
+    failed = [line[len('FAILED '):].replace(ROOT + os.sep, '') for line in proc.stdout.splitlines()
               if line.startswith('FAILED ')]
     return proc.returncode, failed
+
+
+def asserted(summary):
+    """Whether a pytest '-rf' summary line reports a failed assertion (not an error)."""
+    why = summary.partition(' - ')[2]
+    return why.startswith(('assert', 'AssertionError', 'Failed:')) or 'AssertionError' in why
 
 
 def main(argv=None):
@@ -105,12 +118,15 @@ def main(argv=None):
             rc, failed = run_tests(folder, tests)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        caught = rc != 0 and bool(failed)
+        # caught: a test's assertion fails (an error such as a crash does not count: it can vanish
+        # with an unrelated change while the safety path stays untested)
+        caught = rc != 0 and bool(failed) and any(asserted(line) for line in failed)
+        failed = [line for line in failed if asserted(line)] or failed
         if not caught:
             missed.append(name)
         rows.append((name, 'caught' if caught else 'NOT CAUGHT', failed[0] if failed else '-', time.time() - t))
         print('%-42s %-10s %s (%.0f s)' % rows[-1], flush=True)
-    print('\n| safety path disabled | result | first failing test |\n|---|---|---|')
+    print('\n| safety path disabled | result | first failing test - what it asserts |\n|---|---|---|')
     for name, result, test, _ in rows:
         print('| %s | %s | %s |' % (name, result, test))
     print('\nmutation check: %d of %d disabled safety paths caught by a test' % (len(rows) - len(missed), len(rows)))

@@ -1,8 +1,10 @@
-"""The pure core of relion_dem: no Scipion import anywhere below this package.
+"""The pure core of relion_dem: no Scipion import and no import of the command line below
+this package.
 
-Modules: ``star`` (STAR files), ``mrc`` (MRC maps, atomic writes), ``config``
-(run configuration), ``gate`` (when to regularize), ``guard`` (FSC honesty
-guard), ``runlog`` (JSON-lines run log), ``enhancers`` (denoising backends),
-``runtime`` (the external-reconstruct program), ``relion`` (finding and calling
-RELION), ``density`` and ``simulate`` (synthetic data).
+Packages, lowest first: ``io`` (RELION's file names, STAR, MRC, atomic writes, finding RELION),
+``guards`` (the FSC and do-no-harm guards), ``enhancers`` (the denoising backends),
+``network`` (the bundled network: inference, server, installation), ``runtime`` (the
+external-reconstruct program: configuration, gate, run log, launch), ``postprocess``
+(``denoise`` and provenance), ``simulation`` (synthetic data), ``analysis`` (scoring and
+reports); ``options`` (command-line groups shared by ``refine`` and ``denoise``), ``doctor``.
 """

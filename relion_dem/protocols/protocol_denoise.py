@@ -44,7 +44,7 @@ local noise allows (above 3: density added or removed)."""
                       label='Mask (optional)',
                       help='Soft mask (0..1) for the provenance statistics. Empty: made from the map.')
         self._defineDenoiserParams(form, 'Denoise with', 'the average of the two half-maps')
-        form.addParam('honestyGuard', params.BooleanParam, default=True, label='FSC guard?',
+        form.addParam('fscGuard', params.BooleanParam, default=True, label='FSC guard?',
                       help='Keep the denoised map only where the half-maps\' FSC is >= 1/7, the '
                            'plain average beyond.')
         form.addParam('harmGuard', params.BooleanParam, default=True, label='Do-no-harm guard?',
@@ -60,7 +60,7 @@ local noise allows (above 3: density added or removed)."""
 
     def getRuntimeConfig(self):
         return {'enhancer': self.getEnhancerName(), 'enhancer_options': self._enhancerOptions(),
-                'guard': bool(self.honestyGuard), 'harm_guard': bool(self.harmGuard),
+                'fsc_guard': bool(self.fscGuard), 'harm_guard': bool(self.harmGuard),
                 'timeout_s': float(self.enhancerTimeout.get())}
 
     def halfMaps(self):

@@ -42,7 +42,7 @@ Every RELION 3D auto-refine option is kept. In each iteration, once the gate ope
 default when RELION has started local angular searches), each half-map reconstructed by
 RELION is passed, independently of the other half, through a denoiser (the bundled
 network, deepEMhancer, a custom Keras model or a classical filter) before RELION uses it
-as the next reference. An FSC honesty guard keeps RELION's own map beyond the shell where
+as the next reference. The FSC guard keeps RELION's own map beyond the shell where
 the gold-standard FSC falls below 1/7, so the denoiser cannot inflate the resolution that
 drives the refinement. Any denoiser failure falls back to the plain reconstruction for
 that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
@@ -67,9 +67,9 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         form.addParam('gateIteration', params.IntParam, default=1,
                       condition='enhancer != %d and gate == %d' % (C.ENH_NONE, C.GATE_FROM_ITERATION),
                       label='First regularized iteration')
-        form.addParam('honestyGuard', params.BooleanParam, default=True,
+        form.addParam('fscGuard', params.BooleanParam, default=True,
                       condition='enhancer != %d' % C.ENH_NONE,
-                      label='FSC honesty guard?',
+                      label='FSC guard?',
                       help='Keep the denoised map only up to the shell where the current '
                            'gold-standard FSC falls below the threshold and use RELION\'s own '
                            'map beyond it, so the denoiser cannot inflate the FSC that drives '
@@ -84,7 +84,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                            'shells that fail, or for the whole call when they hold over a quarter '
                            'of the signal (a fall-back, logged).')
         form.addParam('guardThreshold', params.FloatParam, default=1.0 / 7.0,
-                      condition='enhancer != %d and honestyGuard' % C.ENH_NONE,
+                      condition='enhancer != %d and fscGuard' % C.ENH_NONE,
                       expertLevel=params.LEVEL_ADVANCED,
                       label='Guard FSC threshold')
         form.addParam('regularizeFinal', params.BooleanParam, default=False,
@@ -141,7 +141,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             'gate_iteration': max(0, self.gateIteration.get()),
             'local_healpix_order': None,   # the launch plan reads --auto_local_healpix_order
             'regularize_final': bool(self.regularizeFinal),
-            'guard': bool(self.honestyGuard),
+            'fsc_guard': bool(self.fscGuard),
             'harm_guard': bool(self.harmGuard),
             'guard_threshold': float(self.guardThreshold.get()),
             'timeout_s': float(self.enhancerTimeout.get()),
@@ -279,7 +279,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                                        if self.gate.get() == C.GATE_FROM_ITERATION else
                                        'once local angular searches began'
                                        if self.gate.get() == C.GATE_LOCAL else gate)
-            if self.honestyGuard:
+            if self.fscGuard:
                 what += ', with RELION\'s map kept beyond the shell where the gold-standard FSC ' \
                         'fell below %.3f' % self.guardThreshold.get()
             if self.harmGuard:

@@ -101,7 +101,7 @@ class TestForm(BaseTest):
             self._screenshot(win.root, os.path.join(self.proj.path, 'form_Input.png'))
 
             nb.select(nb.tabs()[labels.index('Regularization')])
-            for name in ('enhancer', 'gate', 'honestyGuard', 'demGpus', 'demBatchSize',
+            for name in ('enhancer', 'gate', 'fscGuard', 'demGpus', 'demBatchSize',
                          'enhancerTimeout', 'customModel'):
                 self.assertIn(name, win.widgetDict)
             # every denoiser choice: the conditional fields follow

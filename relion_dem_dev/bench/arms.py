@@ -216,7 +216,7 @@ def post_process(dataset, plain_root, enhancer, folder):
     """The enhancer applied once to a run's final half maps (the plain run's: paper Fig. S11),
     with the in-loop guard (enhanced map up to the halves' FSC 1/7, plain beyond);
     (half1, half2, average, seconds)."""
-    from relion_dem.core.runtime import guard
+    from relion_dem.core.guards import fsc as fsc_guard
     from relion_dem.core.enhancers import CallContext, create
     os.makedirs(folder, exist_ok=True)
     plain_run = RelionRun(os.path.join(dataset, plain_root))
@@ -239,7 +239,7 @@ def post_process(dataset, plain_root, enhancer, folder):
             subprocess.run(argv, check=True, stdout=lg, stderr=subprocess.STDOUT)
         seconds += time.time() - t
         enhanced, _ = mrc.read(out, cubic=True)
-        enhanced, _shell = guard.blend(enhanced, plain, curve)
+        enhanced, _shell = fsc_guard.blend(enhanced, plain, curve)
         final = os.path.join(folder, 'half%d.mrc' % h)
         mrc.write(final, enhanced, voxel)
         outs.append(final)

@@ -59,7 +59,7 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
         extra_runs['dem_classical'], details['dem_classical'] = score_refinement(sc, dataset, root, meta)
     # the design's choices: regularizing from the first iteration; without the guards
     for name, settings in (('dem_from_first', dict(gate='from_iteration', gate_iteration=1)),
-                           ('dem_no_guards', dict(guard=False, harm_guard=False))):
+                           ('dem_no_guards', dict(fsc_guard=False, harm_guard=False))):
         root, meta = session.refine(dataset, name, settings=settings)
         extra_runs[name], details[name] = score_refinement(sc, dataset, root, meta)
 

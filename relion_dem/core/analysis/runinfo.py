@@ -2,7 +2,9 @@
 healpix order, the calls the runtime logged."""
 import os
 
-from relion_dem.core.runtime import guard, runlog
+from relion_dem.core.guards import fsc as fsc_guard
+from relion_dem.core.guards.threshold import THRESHOLD
+from relion_dem.core.runtime import runlog
 from relion_dem.core.io import star
 from relion_dem.core.io.layout import RelionRun
 
@@ -26,7 +28,7 @@ def per_iteration(root):
 
 
 #: RELION's final-iteration criterion: SSNR > 1, i.e. FSC > 1/7
-FSC_THRESHOLD = 1.0 / 7.0
+FSC_THRESHOLD = THRESHOLD
 
 
 def final_model(root):
@@ -56,7 +58,7 @@ def reported_resolution(root):
 
 def _last_shell_above(fsc, threshold):
     """Last shell before ``fsc`` first falls below ``threshold`` (0: shell 1 already does)."""
-    return guard.cutoff_shell(fsc, threshold) - 1
+    return fsc_guard.cutoff_shell(fsc, threshold) - 1
 
 
 def fsc_first_crossing(root, threshold=0.143):

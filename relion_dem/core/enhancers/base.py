@@ -1,18 +1,21 @@
 """The enhancer interface."""
 import collections
 
+from relion_dem.core.guards.threshold import THRESHOLD
+
 
 class EnhancerError(RuntimeError):
     """The enhancer cannot be used (missing program, environment, model or bad option)."""
 
 
 CallContext = collections.namedtuple(
-    'CallContext', 'star iteration half voxel_size resolution fsc support_radius')
-CallContext.__new__.__defaults__ = (None,)
+    'CallContext', 'star iteration half voxel_size resolution fsc support_radius threshold')
+CallContext.__new__.__defaults__ = (None, THRESHOLD)
 CallContext.__doc__ = """What a backend may use: the call's STAR, iteration, half (None: final),
 voxel size (Å), current resolution (Å), gold-standard FSC per shell, and the radius (Å) of
 RELION's solvent mask, soft edge included (None when RELION does not flatten the solvent):
-RELION zeroes the reference beyond it, so nothing there needs denoising."""
+RELION zeroes the reference beyond it, so nothing there needs denoising; and the FSC threshold
+of the guards (1/7 unless configured)."""
 
 
 class Enhancer:

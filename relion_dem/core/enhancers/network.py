@@ -99,7 +99,7 @@ class NetworkEnhancer(Enhancer):
             argv += ['--support-radius', repr(round(float(ctx.support_radius), 3))]
         if self.opts['input_lowpass'] and getattr(ctx, 'fsc', None) is not None and len(ctx.fsc) > 2:
             from relion_dem.core.network.inference import data_resolution
-            argv += ['--input-lowpass', repr(round(data_resolution(ctx.fsc, ctx.voxel_size), 3))]
+            argv += ['--input-lowpass', repr(round(data_resolution(ctx.fsc, ctx.voxel_size, ctx.threshold), 3))]
         return argv + self._extra()
 
     def _extra(self):

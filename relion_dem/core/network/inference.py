@@ -33,6 +33,7 @@ import numpy as np
 
 from relion_dem.core.analysis import fourier
 from relion_dem.core.analysis import fsc as fsc_mod
+from relion_dem.core.guards.threshold import THRESHOLD
 
 #: deepEMhancer's normalization: noise of std 0.1; values clipped at this bound
 NOISE_STD_NORMALIZED = 0.1
@@ -85,10 +86,11 @@ def network_voxel(voxel_size, net_voxel_size):
     return min(max(float(voxel_size), lo), hi)
 
 
-def data_resolution(fsc, voxel_size):
-    """The resolution (Å) where the gold-standard FSC falls below 1/7: where the runtime's
-    input band limit starts (the FSC guard keeps the network's map up to about there)."""
-    return float(fsc_mod.resolution(fsc, voxel_size, 0.143))
+def data_resolution(fsc, voxel_size, threshold=THRESHOLD):
+    """The resolution (Å) where the gold-standard FSC falls below the guards' ``threshold``:
+    where the runtime's input band limit starts (the FSC guard keeps the network's map up to
+    about there)."""
+    return float(fsc_mod.resolution(fsc, voxel_size, threshold))
 
 
 def band_limited(data, voxel_size, resolution_A, taper=INPUT_TAPER):

@@ -5,9 +5,10 @@
     relion_dem denoise --root Refine/run --out OUT.mrc
 
 The average of the two half-maps goes through the enhancer (a program in its own process,
-as in the refinement loop). Then the do-no-harm guard (:mod:`relion_dem.core.runtime.harm_guard`,
-for the average of the halves) and the FSC guard (the enhanced map only where the half-maps'
-FSC >= 1/7, the plain average beyond) give ``OUT.mrc``. Beside it: ``OUT_provenance.mrc``
+as in the refinement loop). Then the guards (:mod:`relion_dem.core.guards`, for the average of
+the halves: the do-no-harm guard, then the enhanced map only where the half-maps' FSC >= 1/7)
+give ``OUT.mrc``; where they refuse the enhanced map (half-maps without a usable FSC
+included) ``OUT.mrc`` is the plain average and the report says why. Beside it: ``OUT_provenance.mrc``
 (:mod:`.provenance`: |denoised − plain| over the local noise; colour the map by it in
 ChimeraX) and ``OUT.json`` (the numbers printed). Nothing is overwritten unless ``--force``,
 and never an input.
@@ -29,7 +30,8 @@ from relion_dem.core.enhancers.process import EnhancerFailure, check_enhanced, r
 from relion_dem.core.io import mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.postprocess import provenance as prov
-from relion_dem.core.runtime import guard, harm_guard
+from relion_dem.core import guards, options
+from relion_dem.core.guards import fsc as fsc_guard
 
 
 class DenoiseError(ValueError):
@@ -95,7 +97,8 @@ def enhance(cfg, plain, voxel, curve, workdir, timeout):
     star_path = os.path.join(workdir, 'fsc.star')
     write_fsc_star(star_path, curve)
     mrc.write(inp, plain, voxel)
-    ctx = CallContext(star_path, None, None, voxel, resolution(curve, voxel), list(curve), None)
+    ctx = CallContext(star_path, None, None, voxel, resolution(curve, voxel), list(curve), None,
+                      cfg['guard_threshold'])
     argv = enhancer.command(inp, out, ctx)
     if argv is None:
         return plain, enhancer.describe()
@@ -116,36 +119,40 @@ def denoise(half1, half2, out, cfg, mask_path=None, star_voxel=None, force=False
     a, b, voxel = read_halves(half1, half2, star_voxel)
     mask = read_mask(mask_path, a.shape) if mask_path else None
     curve = fsc(a, b)
-    cut = guard.cutoff_shell(curve, cfg['guard_threshold'])
+    cut = fsc_guard.cutoff_shell(curve, cfg['guard_threshold'])
     plain = ((a.astype(np.float64) + b) / 2.0).astype(np.float32)
     box = a.shape[0]
     report = dict(half1=os.path.abspath(half1), half2=os.path.abspath(half2), box=box, voxel_size=voxel,
                   fsc_resolution_A=round(resolution(curve, voxel, 0.143), 2),
                   guard_cutoff_A=round(box * voxel / max(cut, 1), 2) if cut < len(curve) else None,
-                  enhancer=cfg['enhancer'], fsc_guard=cfg['guard'], harm_guard=cfg['harm_guard'], fallback=None,
+                  enhancer=cfg['enhancer'], fsc_guard=cfg['fsc_guard'], harm_guard=cfg['harm_guard'], fallback=None,
                   fsc=[round(float(v), 4) for v in curve],
                   resolution_A=[round(float(v), 3) for v in shell_resolutions(box, voxel)])
     folder = os.path.dirname(os.path.abspath(paths['map']))
     os.makedirs(folder, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix='.relion_dem_denoise_', dir=folder)
     try:
+        problem = guards.fsc_problem(curve, box) if (cfg['fsc_guard'] or cfg['harm_guard']) else None
         t = time.time()
-        try:
-            enhanced, report['enhancer'] = enhance(cfg, plain, voxel, curve, workdir, timeout)
-        except (EnhancerFailure, EnhancerError) as e:
-            raise DenoiseError('enhancer %s failed: %s' % (cfg['enhancer'], e))
+        if problem:                       # fail closed: the guards cannot judge any map
+            result, report['fallback'] = plain, 'guards: %s; plain average kept' % problem
+        else:
+            try:
+                enhanced, report['enhancer'] = enhance(cfg, plain, voxel, curve, workdir, timeout)
+            except (EnhancerFailure, EnhancerError) as e:
+                raise DenoiseError('enhancer %s failed: %s' % (cfg['enhancer'], e))
+            result, outcome = guards.apply(enhanced, plain, curve, cfg, full_map=True)
+            if outcome.harm is not None:
+                report['harm_guard_verdict'] = dict(outcome.harm._asdict())
+            report['fallback'] = outcome.fallback
         report['enhancer_s'] = round(time.time() - t, 2)
-        result = enhanced
-        if cfg['harm_guard']:
-            result, verdict = harm_guard.apply(result, plain, curve, cut, full_map=True)
-            report['harm_guard_verdict'] = dict(verdict._asdict())
-            if verdict.whole_call:
-                report['fallback'] = verdict.reason
-        if cfg['guard']:
-            result, _ = guard.blend(result, plain, curve, cfg['guard_threshold'])
-        p = prov.provenance(result, plain, a, b, voxel, full_map=True, resolution_A=report['fsc_resolution_A'])
-        region = mask if mask is not None else masks.soft_mask(plain, voxel)
-        report['provenance_fraction_above_3'] = round(prov.fraction_above(p, region), 4)
+        if result is plain:               # nothing moved
+            p = np.zeros_like(plain)
+            report['provenance_fraction_above_3'] = 0.0
+        else:
+            p = prov.provenance(result, plain, a, b, voxel, full_map=True, resolution_A=report['fsc_resolution_A'])
+            region = mask if mask is not None else masks.soft_mask(plain, voxel)
+            report['provenance_fraction_above_3'] = round(prov.fraction_above(p, region), 4)
         report['mask'] = os.path.abspath(mask_path) if mask_path else 'automatic (from the plain map)'
         mrc.write(paths['map'], result, voxel)
         mrc.write(paths['provenance'], p, voxel)
@@ -168,6 +175,7 @@ def summary_lines(r):
             % (r['enhancer'], r['enhancer_s'], 'on' if r['fsc_guard'] else 'off',
                ' (plain map from %.2f Å on)' % r['guard_cutoff_A'] if r['fsc_guard'] and r['guard_cutoff_A'] else '',
                (v.get('reason') or 'on').replace('do-no-harm guard: ', '') if r['harm_guard'] else 'off'),
+            *(['  FALLBACK: %s' % r['fallback']] if r.get('fallback') else []),
             '  provenance: %.1f%% of the masked volume moved by more than 3 sigma of the local noise'
             % (100 * r['provenance_fraction_above_3']),
             '  wrote %s, %s, %s' % (r['outputs']['map'], r['outputs']['provenance'], r['outputs']['report'])]
@@ -179,35 +187,30 @@ def build_parser():
     p.add_argument('halves', nargs='*', metavar='HALF', help='the two unfiltered half-maps')
     p.add_argument('--root', help='a finished refinement\'s root (Refine/run) instead of HALF HALF')
     p.add_argument('--out', required=True, help='output map (OUT.mrc; also OUT_provenance.mrc, OUT.json)')
-    p.add_argument('--enhancer', help='network, deepemhancer, keras, classical or command (default: the bundled '
-                                      'network where its environment is installed, else classical)')
-    p.add_argument('--enhancer-option', action='append', default=[], metavar='KEY=VALUE',
-                   help='backend option (JSON value), repeatable')
+    options.add_enhancer_arguments(p)
     p.add_argument('--mask', help='soft mask (0..1) for the provenance statistics (default: automatic)')
-    p.add_argument('--no-guard', action='store_true', help='keep the denoised map beyond FSC < 1/7 too')
-    p.add_argument('--no-harm-guard', action='store_true', help='keep shells that disagree with the data')
+    options.add_guard_arguments(p)
     p.add_argument('--timeout', type=float, default=1800.0, help='seconds before the enhancer is killed')
     p.add_argument('--force', action='store_true', help='replace existing outputs (never an input)')
     return p
 
 
 def main(argv=None):
-    from relion_dem.cli import enhancer_options
     from relion_dem.core.runtime import config as config_mod
     a = build_parser().parse_args(argv)
     try:
         if bool(a.root) == bool(a.halves) or (a.halves and len(a.halves) != 2):
             raise DenoiseError('give two half-maps, or --root of a finished refinement')
         half1, half2, star_voxel = resolve_inputs(*(a.halves or [None, None]), root=a.root)
-        name = a.enhancer
-        if not name:
-            name, why = default_enhancer()
+        settings = dict(options.enhancer_settings(a), **options.guard_settings(a))
+        if not settings['enhancer']:
+            settings['enhancer'], why = default_enhancer()
             if why:
                 print('relion_dem denoise: %s' % why)
-        cfg = config_mod.validate(dict(enhancer=name, enhancer_options=enhancer_options(a.enhancer_option),
-                                       guard=not a.no_guard, harm_guard=not a.no_harm_guard), 'command line')
+        cfg = config_mod.validate(settings, 'command line')
         denoise(half1, half2, a.out, cfg, a.mask, star_voxel, a.force, a.timeout)
-    except (DenoiseError, mrc.MapError, star.StarError, config_mod.ConfigError, EnhancerError, OSError) as e:
+    except (DenoiseError, mrc.MapError, star.StarError, config_mod.ConfigError, options.OptionError,
+            EnhancerError, OSError) as e:
         sys.stderr.write('relion_dem denoise: ERROR: %s\n' % e)
         return 2
     return 0

@@ -12,6 +12,7 @@ and the Scipion form do.
 import json
 import os
 
+from relion_dem.core.guards.threshold import THRESHOLD
 from relion_dem.core.io.atomic import atomic_output
 from relion_dem.core.io.layout import RelionRun
 
@@ -26,9 +27,9 @@ DEFAULTS = {
     'gate_iteration': 1,           # first iteration regularized with gate 'from_iteration'
     'local_healpix_order': None,   # None: RELION's --auto_local_healpix_order, read from the run
     'regularize_final': False,     # the final (no _half) reconstruction stays plain by default
-    'guard': True,                 # FSC honesty guard (blend plain map beyond FSC < threshold)
-    'harm_guard': True,            # do-no-harm guard inside the resolved shells (runtime.harm_guard)
-    'guard_threshold': 1.0 / 7.0,
+    'fsc_guard': True,             # FSC guard: plain map beyond FSC < guard_threshold (core.guards.fsc)
+    'harm_guard': True,            # do-no-harm guard inside the resolved shells (core.guards.harm)
+    'guard_threshold': THRESHOLD,
     'timeout_s': 1800.0,           # the enhancer is killed (whole process group) after this
     'device_lock': None,           # lock file shared by halves that use one GPU; None: no lock
     'lock_timeout_s': 3600.0,
@@ -42,6 +43,9 @@ DEFAULTS = {
 }
 
 
+#: earlier names of settings, still read: {old: new}
+RENAMED = {'guard': 'fsc_guard'}
+
 #: what the runtime runs with when it finds no configuration: the plain reconstruction
 UNCONFIGURED = {'enhancer': 'none'}
 
@@ -52,6 +56,7 @@ class ConfigError(ValueError):
 
 def validate(cfg, source='<config>'):
     """Return a complete configuration (defaults filled in); ConfigError naming ``source``."""
+    cfg = {RENAMED.get(k, k): v for k, v in cfg.items()}
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
         raise ConfigError('%s: unknown setting(s) %s; known: %s'

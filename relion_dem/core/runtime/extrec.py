@@ -7,13 +7,14 @@ and then reads the map named by ``_rlnExtReconsResult``. For one call we:
    writes to a temporary file (the plain reconstruction);
 2. ask the gate whether to regularize this call;
 3. if so, run the enhancer on this half only (optionally under a device lock), check its
-   output (exists, same box, finite), and apply the do-no-harm guard inside the resolved
-   shells (:mod:`.harm_guard`) and the FSC honesty guard beyond them (:mod:`.guard`);
+   output (exists, same box, finite), and apply the guards (:mod:`relion_dem.core.guards`:
+   a usable gold-standard FSC, the do-no-harm guard, the FSC guard);
 4. write the result atomically with the run's voxel size, append a run-log record and
    print one progress line.
 
-Any enhancer failure falls back to the plain reconstruction for this call (logged, exit 0,
-RELION goes on). Only a failure of RELION's own reconstruction, or an unreadable STAR,
+Any enhancer failure, and any map the guards refuse (a request without a usable FSC
+included), falls back to the plain reconstruction for this call (logged, exit 0, RELION
+goes on). Only a failure of RELION's own reconstruction, or an unreadable STAR,
 exits non-zero, with a message naming the file.
 """
 import argparse
@@ -29,7 +30,8 @@ import time
 import numpy as np
 
 from relion_dem.core.runtime import config as config_mod
-from relion_dem.core.runtime import gate, guard, harm_guard, runlog
+from relion_dem.core import guards
+from relion_dem.core.runtime import gate, runlog
 from relion_dem.core.io import mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
@@ -237,7 +239,7 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
                       local_order=decision.local_order, resolution_A=current_resolution(call),
                       gate=decision.regularize, gate_reason=decision.reason,
                       enhancer=cfg['enhancer'], regularized=False, fallback=config_error,
-                      enhancer_s=0.0, lock_wait_s=0.0, guard_shell=None)
+                      enhancer_s=0.0, lock_wait_s=0.0, fsc_guard_shell=None)
         result = plain
         if decision.regularize and config_error is None:
             try:
@@ -263,13 +265,17 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
 
 
 def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
+    if cfg.get('fsc_guard') or cfg.get('harm_guard'):
+        problem = guards.fsc_problem(fsc, plain.shape[0])
+        if problem:                         # fail closed: the guards cannot judge any map
+            raise EnhancerFailure('guards: %s; plain map kept' % problem)
     enhancer = create_enhancer(cfg)
     record['enhancer'] = enhancer.describe()
     inp = os.path.join(workdir, 'input.mrc')
     out = os.path.join(workdir, 'enhanced.mrc')
     ctx = CallContext(os.path.abspath(star_path), call.iteration, call.half, voxel,
                       record.get('resolution_A'), list(fsc),
-                      gate.solvent_mask_radius(call.root, call.iteration, voxel))
+                      gate.solvent_mask_radius(call.root, call.iteration, voxel), cfg['guard_threshold'])
     argv = enhancer.command(inp, out, ctx)
     if argv is None:
         return plain
@@ -284,21 +290,19 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     enhanced = check_enhanced(out, plain, voxel)
     if cfg.get('keep_maps'):
         mrc.write(os.path.splitext(star_path)[0] + '_enhanced.mrc', enhanced, voxel)
-    if cfg.get('harm_guard') and len(fsc):
-        enhanced, verdict = harm_guard.apply(enhanced, plain, fsc, guard.cutoff_shell(fsc, cfg['guard_threshold']))
-        record['harm_guard'] = dict(shells_checked=verdict.shells_checked, shells_replaced=verdict.shells_replaced,
-                                    shells_scaled=verdict.shells_scaled, worst_margin=verdict.worst_margin,
-                                    failing_signal_fraction=verdict.failing_signal_fraction)
-        if verdict.whole_call:
-            raise EnhancerFailure(verdict.reason)
-    if cfg.get('guard') and len(fsc):
-        enhanced, shell = guard.blend(enhanced, plain, fsc, cfg['guard_threshold'])
-        record['guard_shell'] = shell
-        if shell < len(fsc):
-            record['guard_resolution_A'] = round(plain.shape[0] * voxel / max(shell, 1), 2)
-    if not np.all(np.isfinite(enhanced)):
-        raise EnhancerFailure('output map contains NaN or Inf after the guard')
-    return enhanced
+    result, outcome = guards.apply(enhanced, plain, fsc, cfg)
+    if outcome.harm is not None:
+        v = outcome.harm
+        record['harm_guard'] = dict(shells_checked=v.shells_checked, shells_replaced=v.shells_replaced,
+                                    shells_scaled=v.shells_scaled, worst_margin=v.worst_margin,
+                                    failing_signal_fraction=v.failing_signal_fraction)
+    if outcome.cutoff is not None:
+        record['fsc_guard_shell'] = outcome.cutoff
+        if outcome.cutoff < guards.needed_shells(plain.shape[0]):
+            record['fsc_guard_resolution_A'] = round(plain.shape[0] * voxel / max(outcome.cutoff, 1), 2)
+    if outcome.fallback:
+        raise EnhancerFailure(outcome.fallback)
+    return result
 
 
 #: the runtime's work folders beside the result: <prefix><host>_<pid>_<random>

@@ -16,7 +16,8 @@ def test_failure_inside_leaves_old_file_and_no_temporary(tmp_path):
             with open(tmp, 'wb') as f:
                 f.write(b'half a map')
             raise RuntimeError('killed mid-write')
-    assert target.read_bytes() == before
+    assert target.exists(), 'the old file is gone'
+    assert target.read_bytes() == before, 'the old file was written over'
     assert os.listdir(tmp_path) == ['result.mrc']
 
 

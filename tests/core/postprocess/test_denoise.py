@@ -112,3 +112,22 @@ def test_provenance_flags_detail_the_data_lack(maps):
     assert json.load(open(maps / 'honest.json'))['provenance_fraction_above_3'] < 0.01
     assert run(maps, 'guarded.mrc', *returns(str(maps / 'truth.mrc'))) == 0
     assert json.load(open(maps / 'guarded.json'))['provenance_fraction_above_3'] < flagged / 3
+
+
+def test_half_maps_without_a_usable_fsc_give_the_plain_average(maps, capsys):
+    """Two empty half-maps have no FSC (0/0 in every shell): the guards fail closed, the output
+    is the plain average, and the report and the printout say why; the enhancer is not run."""
+    folder = maps / 'empty'
+    folder.mkdir()
+    for h in (1, 2):
+        mrc.write(str(folder / ('half%d.mrc' % h)), np.zeros((BOX,) * 3, np.float32), VOXEL)
+    rc = cli.main(['denoise', str(folder / 'half1.mrc'), str(folder / 'half2.mrc'), '--out',
+                   str(folder / 'out.mrc')] + returns(str(maps / 'truth.mrc')))
+    assert rc == 0
+    with open(folder / 'out.json') as f:
+        report = json.load(f)
+    assert report['fallback'].startswith('guards: gold-standard FSC') and report['fallback'].endswith(
+        'plain average kept')
+    assert 'FALLBACK: guards: gold-standard FSC' in capsys.readouterr().out
+    out, _ = mrc.read(str(folder / 'out.mrc'))
+    assert not np.any(out)

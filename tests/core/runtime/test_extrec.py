@@ -57,7 +57,7 @@ def test_classical_regularizes_once_gate_open(run_dir):
     proc = run_extrec(star_path)
     assert proc.returncode == 0, proc.stderr
     rec, = runlog.read('Refine/run_relion_dem.jsonl')
-    assert rec['regularized'] and rec['fallback'] is None and rec['guard_shell'] >= 2
+    assert rec['regularized'] and rec['fallback'] is None and rec['fsc_guard_shell'] >= 2
     plain_path = make_run(run_dir, folder='Plain')
     write_config('Plain', enhancer='none')
     assert run_extrec(plain_path).returncode == 0
@@ -337,7 +337,7 @@ def test_fsc_guard_keeps_the_plain_map_beyond_the_cutoff(run_dir):
     write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), keep_maps=True)
     assert run_extrec(star_path).returncode == 0
     rec, = runlog.read('Refine/run_relion_dem.jsonl')
-    assert rec['regularized'] and rec['guard_shell'] == 10
+    assert rec['regularized'] and rec['fsc_guard_shell'] == 10
     result, _ = mrc.read(result_path(star_path))
     plain, _ = mrc.read(result_path(star_path).replace('.mrc', '_plain.mrc'))
     beyond, plain_beyond = shell_coefficients(result, [10, 11, 12]), shell_coefficients(plain, [10, 11, 12])
@@ -382,3 +382,57 @@ def test_work_folder_of_a_killed_call_is_removed_by_the_next(run_dir):
     assert not os.path.exists(stale) and os.path.exists(live)
     import shutil
     shutil.rmtree(live)
+
+
+def edit_fsc(star_path, edit):
+    """Rewrite the request's gold-standard FSC column (``edit(values) -> values``; None drops the column)."""
+    from relion_dem.core.io import star
+    blocks = star.read(star_path)
+    tau2 = star.block(blocks, runtime.TAU2)
+    col = tau2.labels.index('_rlnGoldStandardFsc')
+    values = edit([float(r[col]) for r in tau2.rows]) if edit else None
+    if values is None:
+        tau2.labels.pop(col)
+        for r in tau2.rows:
+            r.pop(col)
+    else:
+        for r, v in zip(tau2.rows, values):
+            r[col] = '%r' % v
+    star.write(star_path, blocks)
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize('edit, reason', [
+    (None, 'no gold-standard FSC in the request'),
+    (lambda v: [float('nan')] * len(v), 'gold-standard FSC holds NaN or Inf'),
+    (lambda v: [v[0]] + [0.0] * (len(v) - 1), 'gold-standard FSC is zero at every shell'),
+    (lambda v: [1.5] * len(v), 'gold-standard FSC holds values outside [-1, 1]'),
+], ids=['no-column', 'nan', 'zero', 'above-one'])
+def test_request_without_usable_fsc_keeps_the_plain_map(run_dir, edit, reason):
+    """Without a usable gold-standard FSC neither guard can judge the enhanced map: the guards
+    fail closed, the call returns RELION's plain map, logged and printed as a fallback, and the
+    enhancer is not run."""
+    star_path = make_run(run_dir)
+    edit_fsc(star_path, edit)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('ok'))
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['gate'] is True and rec['regularized'] is False and rec['enhancer_s'] == 0.0
+    assert rec['fallback'] == 'guards: %s; plain map kept' % reason
+    assert 'FALLBACK: guards: %s' % reason in proc.stdout
+    result, _ = mrc.read(result_path(star_path))
+    write_config('Refine', enhancer='none')           # the same call, plain
+    assert run_extrec(star_path).returncode == 0
+    plain, _ = mrc.read(result_path(star_path))
+    assert np.array_equal(result, plain)
+
+
+def test_without_guards_a_request_without_fsc_is_regularized(run_dir):
+    """With both guards off (the user's explicit choice) the FSC is not needed."""
+    star_path = make_run(run_dir)
+    edit_fsc(star_path, None)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('ok'), fsc_guard=False, harm_guard=False)
+    assert run_extrec(star_path).returncode == 0
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] is True and rec['fallback'] is None

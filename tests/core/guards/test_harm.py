@@ -5,7 +5,7 @@ from scipy import ndimage
 
 from relion_dem.core.analysis import fourier
 from relion_dem.core.analysis.fsc import fsc
-from relion_dem.core.runtime import guard, harm_guard
+from relion_dem.core.guards import fsc as guard, harm as harm_guard
 
 BOX = 48
 

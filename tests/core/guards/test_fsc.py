@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from relion_dem.core.analysis import fsc as fsc_mod
-from relion_dem.core.runtime import guard
+from relion_dem.core.guards import fsc as guard
 
 
 def test_cutoff_shell_is_first_drop_below_threshold():

@@ -1,16 +1,17 @@
-"""The FSC honesty guard (as RELION 5's Blush does).
+"""The FSC guard (as RELION 5's Blush does).
 
 Keep the enhanced map only in the Fourier shells where the current gold-standard
-FSC is at least the threshold (1/7), and the plain reconstruction beyond, with a
-raised-cosine edge. The network then cannot add power where the data have no
+FSC is at least the threshold (:data:`relion_dem.core.guards.THRESHOLD`, 1/7), and the
+plain reconstruction beyond, with a raised-cosine edge. The network then cannot add power where the data have no
 signal, and so cannot inflate the FSC that drives the next iteration.
 """
 import numpy as np
 
 from relion_dem.core.analysis import fourier
+from relion_dem.core.guards.threshold import THRESHOLD
 
 
-def cutoff_shell(fsc, threshold=1.0 / 7.0):
+def cutoff_shell(fsc, threshold=THRESHOLD):
     """First shell (>= 1) where ``fsc`` falls below ``threshold``; len(fsc) if it never does."""
     fsc = np.asarray(fsc, dtype=float)
     below = np.nonzero(fsc[1:] < threshold)[0]
@@ -24,10 +25,10 @@ def blend_weights(n_shells, cutoff, edge=2.0):
     return 0.5 - 0.5 * np.cos(np.pi * w)
 
 
-def blend(enhanced, plain, fsc, threshold=1.0 / 7.0, edge=2.0):
+def blend(enhanced, plain, fsc, threshold=THRESHOLD, edge=2.0):
     """Enhanced map up to the FSC cutoff, plain map beyond. Returns (map, cutoff shell)."""
     if enhanced.shape != plain.shape:
-        raise ValueError('guard: enhanced map %s and plain map %s differ in shape'
+        raise ValueError('FSC guard: enhanced map %s and plain map %s differ in shape'
                          % (enhanced.shape, plain.shape))
     idx = fourier.radial_index(plain.shape)
     n_shells = int(idx.max()) + 1

@@ -31,19 +31,16 @@ Rule, using only this half's plain and enhanced maps and the current gold-standa
 * shell k (1 ≤ k < the FSC guard's cutoff) fails when FSC(E, P) < F_k − t_k, with
   t_k = max(0.02, 2·(1 − F_k²)/√n_k) for the n_k Fourier coefficients in the shell: two
   standard errors of a sample correlation whose value is near F_k (its standard error is
-  (1 − ρ²)/√n; it used to be taken at ρ = 0, 2/√n_k, which let the few-coefficient
-  low-resolution shells, where F ≈ 1, lose much of their correlation with the truth
-  unnoticed: a training checkpoint on EMD-11007 with CTF-coloured noise kept shells 2-3
-  (73 and 49 Å) at FSC 0.89 and 0.78 with the truth where the half-map had 1.00 and 0.99);
+  (1 − ρ²)/√n), so that the few-coefficient low-resolution shells, where F ≈ 1, are
+  judged as strictly as their statistics allow;
   a failing shell takes the plain map's coefficients;
 * shells whose power ratio exceeds 1 + t_k are scaled to the plain map's power;
 * when the shells failing *grossly*, FSC(E, P) < F_k / 2 − t_k (the enhanced map has lost
   half of the agreement the data allow, more than a slight degradation), carry more than
   ``MAX_FAILING_SIGNAL`` of the data's signal (Σ F_k·|P_k|² over the shells checked), the
   network has departed from the data as a whole, and the call falls back to the plain
-  reconstruction. (Counting every failing shell there made a slight, correctly repaired
-  loss in the few strong low-resolution shells throw away the network's gains everywhere
-  else: EMD-11007, white noise, R 4 Å.)
+  reconstruction. Only gross failures count there, so that a slight, correctly repaired
+  loss in the few strong low-resolution shells does not throw away the gains elsewhere.
 
 The numbers and the decision go to the run log (``harm_guard``) and the progress line.
 """

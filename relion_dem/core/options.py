@@ -1,0 +1,52 @@
+"""Command-line argument groups shared by ``relion_dem refine`` and ``relion_dem denoise``: the
+enhancer and its options, the guards. Each ``add_*`` adds the arguments to a parser, each
+``*_settings`` turns the parsed arguments into run-configuration keys
+(:mod:`relion_dem.core.runtime.config`)."""
+import json
+
+
+class OptionError(ValueError):
+    """A command-line value is malformed (the message names it)."""
+
+
+def add_enhancer_arguments(group):
+    """``--enhancer`` (the registered backends) and ``--enhancer-option KEY=VALUE``."""
+    from relion_dem.core.enhancers import BACKENDS
+    group.add_argument('--enhancer', choices=sorted(BACKENDS),
+                       help='denoiser (default: the bundled network where its environment is installed, '
+                            'else classical)')
+    group.add_argument('--enhancer-option', action='append', default=[], metavar='KEY=VALUE',
+                       help='backend option (JSON value), repeatable, e.g. --enhancer-option dilate_A=8')
+
+
+def add_guard_arguments(group):
+    """``--no-fsc-guard`` (alias ``--no-guard``) and ``--no-harm-guard``."""
+    group.add_argument('--no-fsc-guard', '--no-guard', dest='no_fsc_guard', action='store_true',
+                       help='disable the FSC guard (enhanced map kept beyond FSC < 1/7)')
+    group.add_argument('--no-harm-guard', action='store_true',
+                       help='disable the do-no-harm guard (enhanced map kept where it disagrees with the '
+                            'data inside the resolved shells)')
+
+
+def enhancer_options(items):
+    """``--enhancer-option KEY=VALUE`` items as a dict (values parsed as JSON when they are)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise OptionError('--enhancer-option needs KEY=VALUE, got %r' % item)
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
+def enhancer_settings(a):
+    """``enhancer`` and ``enhancer_options`` from parsed arguments."""
+    return dict(enhancer=a.enhancer, enhancer_options=enhancer_options(a.enhancer_option))
+
+
+def guard_settings(a):
+    """``fsc_guard`` and ``harm_guard`` from parsed arguments."""
+    return dict(fsc_guard=not a.no_fsc_guard, harm_guard=not a.no_harm_guard)
