@@ -114,6 +114,20 @@ install_all() {
     say "installed (details: $LOG)"
 }
 
+# summarize_tests DIR: passed, skipped (with the reason) and failed apart, for each part of
+# `./dev.sh test`, from the logs it left in DIR
+summarize_tests() {
+    local dir=$1 tally
+    tally=$(grep -E '^=+ .* in [0-9.]+s' "$dir/pytest.log" 2>/dev/null | tail -n 1 | sed -E 's/^=+ //; s/ =+$//' || true)
+    echo "pytest: ${tally:-no tally: pytest did not finish}"
+    # -ra: pytest's short summary names each skipped (with its reason), failed and erroring test
+    grep -E '^(SKIPPED|XFAIL|FAILED|ERROR) ' "$dir/pytest.log" 2>/dev/null | sed 's/^/    /' || true
+    tally=$(grep '^mutation check: ' "$dir/mutation-check.log" 2>/dev/null | tail -n 1 || true)
+    echo "${tally:-mutation check: no tally: it did not finish}"
+    tally=$(cat "$dir/scipion-summary.txt" 2>/dev/null || true)
+    echo "${tally:-scipion tests: no summary: scripts/test-scipion.sh did not finish}"
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
@@ -121,21 +135,26 @@ case "$cmd" in
         install_all ;;
     demo)
         install_all
-        exec "$VENV/bin/relion_dem" demo "$@" ;;
+        exec "$VENV/bin/relion_dem" demo --results "$ROOT/benchmarks/results" "$@" ;;
     bench)
         install_all
         exec "$VENV/bin/relion_dem" bench "$@" ;;
     test)
         install_all
+        results=$BUILD/test-results
+        mkdir -p "$results"
+        rm -f "$results/pytest.log" "$results/mutation-check.log" "$results/scipion-summary.txt"
         say "pytest"
         status=0
         # the whole suite's reliability tally goes to build/ (./dev.sh results copies it)
-        RELION_DEM_RELIABILITY_REPORT=$BUILD/test-results/reliability \
-            "$VENV/bin/python" -m pytest -ra "$@" tests || status=$?
+        RELION_DEM_RELIABILITY_REPORT=$results/reliability \
+            "$VENV/bin/python" -m pytest -ra "$@" tests | tee "$results/pytest.log" || status=$?
         say "mutation check (each safety path disabled must fail a test)"
-        "$VENV/bin/python" scripts/mutation-check.py || status=1
+        "$VENV/bin/python" scripts/mutation-check.py | tee "$results/mutation-check.log" || status=1
         say "scipion3 tests"
-        scripts/test-scipion.sh || status=1
+        RELION_DEM_SCIPION_SUMMARY=$results/scipion-summary.txt scripts/test-scipion.sh || status=1
+        say "summary (logs in $results)"
+        summarize_tests "$results"
         exit $status ;;
     slurm)
         [ "$(id -u)" = 0 ] || { echo "dev.sh: slurm needs root (apt-get, /etc/slurm)" >&2; exit 2; }

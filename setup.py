@@ -23,14 +23,13 @@ setup(
     packages=find_packages(include=['relion_dem', 'relion_dem.*']),
     include_package_data=True,
     package_data={'relion_dem': ['data/*', 'templates/*.json.template', 'protocols.conf',
-                                 'core/network/weights/*', 'core/network/*.md']},
+                                 'core/network/weights/*']},
     install_requires=['numpy', 'scipy', 'mrcfile', 'gemmi', 'matplotlib'],
     extras_require={
         # scipion-em-relion 4.0.x drives RELION 3.1 and 4.0, 5.x RELION 4.0 and 5.0 (./dev.sh picks
         # the line of the RELION it finds). No scipion-em-xmipp: nothing here imports it (Xmipp's
         # deepEMhancer environment is found on disk), and without Xmipp's binaries its protocols fail
-        # to import (isMdEmpty comes from the binaries' xmipp_base), an error Scipion printed on
-        # every test run.
+        # to import (isMdEmpty comes from the binaries' xmipp_base).
         'scipion': ['scipion-pyworkflow>=3.11', 'scipion-em>=3.11', 'scipion-app>=3.8',
                     'scipion-em-relion>=4.0.20,<6'],
         'network': ['tensorflow-cpu'],

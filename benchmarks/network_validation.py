@@ -39,7 +39,8 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from relion_dem.core.simulation import density  # noqa: E402
-from relion_dem.core.analysis import fourier, fsc as fsc_mod
+from relion_dem.core.analysis import fsc as fsc_mod
+from relion_dem.core.maths import fourier
 from relion_dem.core.guards import fsc as fsc_guard
 from relion_dem.core.io import mrc
 from relion_dem.core.network import inference, worker  # noqa: E402
@@ -53,10 +54,12 @@ LOWPASS_NOISE_RESOLUTION = 4.5
 
 
 def params(res, **kw):
+    """simdata's fixed half-map parameters at resolution ``res`` (VOXEL, BFACTOR)."""
     return simdata.fixed_params(VOXEL, res, BFACTOR, **kw)
 
 
 def box_for(diameter):
+    """Box (voxels) 1.4 times a model's ``diameter`` (Å), even, at least 48."""
     return max(48, int(np.ceil(1.4 * diameter / VOXEL / 2.0)) * 2)
 
 
@@ -67,6 +70,7 @@ def truth_map(path):
 
 
 def cc(a, b):
+    """Pearson correlation of two maps."""
     a = a - a.mean()
     b = b - b.mean()
     return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b) + 1e-30))
@@ -91,14 +95,17 @@ def halves(truth, rng, p):
 
 
 def res_at_curve(curve, threshold):
+    """Resolution (Å) where ``curve`` falls below ``threshold``."""
     return round(fsc_mod.resolution(curve, VOXEL, threshold), 2)
 
 
 def res_at(a, truth, threshold):
+    """Resolution (Å) where the FSC of ``a`` with ``truth`` falls below ``threshold``."""
     return round(fsc_mod.resolution(fsc_mod.fsc(a, truth), VOXEL, threshold), 2)
 
 
 def denoising(structures, enhance, rng, log):
+    """Rows: FSC with the truth and CC before and after the network (and the FSC guard), per structure and resolution."""
     rows = []
     for sid, path in structures:
         truth = truth_map(path)
@@ -125,6 +132,7 @@ def denoising(structures, enhance, rng, log):
 
 
 def pure_noise(enhance, truths, rng, log, box=64):
+    """Rows: does the network make structure out of coloured noise (|CC| with the truths against a null)?"""
     rows = []
     for slope in (0.0, -1.0, 0.5):
         s = fourier.radial_frequency((box,) * 3) / (box * VOXEL)
@@ -151,6 +159,7 @@ def pure_noise(enhance, truths, rng, log, box=64):
 
 
 def lowpass_test(structures, enhance, rng, log):
+    """Rows: correlation with the truth beyond a low-pass the input had (invented detail), per structure."""
     rows = []
     for sid, path in structures:
         truth = truth_map(path)
@@ -176,6 +185,7 @@ def lowpass_test(structures, enhance, rng, log):
 
 
 def timing(model_path, predict, settings, rng, log, threads=2, repeats=2):
+    """Rows: seconds per call (tiled, whole, one-shot worker, running server) per box and voxel size."""
     from relion_dem.core.network import service
     rows = []
     tmp = tempfile.mkdtemp(prefix='relion_dem_bench_')
@@ -218,6 +228,7 @@ def timing(model_path, predict, settings, rng, log, threads=2, repeats=2):
 
 
 def summarize(den):
+    """Means of the denoising rows per resolution, and how many improved."""
     out = []
     for res in RESOLUTIONS:
         sel = [r for r in den if r['resolution'] == res]
@@ -234,6 +245,7 @@ WHOLE_UP_TO_DOC = worker.WHOLE_UP_TO
 
 
 def write_markdown(path, result):
+    """Write the Markdown report of ``result`` to ``path``."""
     m = result['model']
     lines = ['# Network validation (held-out structures)', '',
              'Model `%s` (%s, %s parameters, network grid %s). Produced by '
@@ -311,6 +323,7 @@ def write_markdown(path, result):
 
 
 def main(argv=None):
+    """Command line: run the validation and write its JSON and Markdown."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', default=worker.DEFAULT_MODEL)
     p.add_argument('--out', default=os.path.join(HERE, 'results', 'network-validation'))

@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from relion_dem.core.analysis import figures, masks  # noqa: E402
+from relion_dem.core.analysis import figures  # noqa: E402
+from relion_dem.core.maths import masks  # noqa: E402
 from relion_dem.core.io import mrc  # noqa: E402
 from relion_dem.core.io.layout import RelionRun  # noqa: E402
 from relion_dem.core.postprocess import denoise  # noqa: E402
@@ -28,6 +29,7 @@ OUT = os.path.join(HERE, 'results', 'provenance')
 
 
 def case(run, truth, mask, folder, guards):
+    """Denoise the demo's half-maps (guards on or off): provenance statistics and the maps."""
     cfg = config.validate(dict(enhancer='network', fsc_guard=guards, harm_guard=guards), 'provenance figure')
     out = os.path.join(folder, 'denoised_%s.mrc' % ('guarded' if guards else 'unguarded'))
     r = denoise.denoise(run.half_map(1), run.half_map(2), out, cfg, force=True, log=lambda *a: None)
@@ -45,6 +47,7 @@ def case(run, truth, mask, folder, guards):
 
 
 def main(argv=None):
+    """Both cases on the demo data set given as argument; writes the figure and numbers."""
     demo = os.path.abspath((argv or sys.argv[1:])[0])
     run = RelionRun(os.path.join(demo, 'data', 'Refine', 'relion'))
     truth, voxel = mrc.read(os.path.join(demo, 'data', 'truth.mrc'))

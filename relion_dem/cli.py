@@ -7,6 +7,7 @@
 """
 import argparse
 import json
+import os
 import sys
 
 from relion_dem.core import options
@@ -16,10 +17,15 @@ from relion_dem.core.runtime import config as config_mod
 def _add_regularization(p):
     g = p.add_argument_group('regularization')
     options.add_enhancer_arguments(g)
-    g.add_argument('--gate', default='local_searches', choices=config_mod.GATES,
-                   help='when to regularize (default: once local angular searches have begun)')
+    g.add_argument('--gate', default=config_mod.DEFAULTS['gate'], choices=config_mod.GATES,
+                   help='when to regularize: local_searches (once local angular searches have begun), '
+                        'stalled (also once RELION\'s global searches stall), from_iteration, always, never '
+                        '(default: %(default)s)')
     g.add_argument('--gate-iteration', type=int, default=1,
                    help='first iteration regularized with --gate from_iteration')
+    g.add_argument('--gate-stall-iterations', type=int, default=config_mod.DEFAULTS['gate_stall_iterations'],
+                   help='--gate stalled: RELION\'s count of iterations without resolution gain that opens '
+                        'it in global searches (default: %(default)s)')
     g.add_argument('--local-healpix-order', type=int,
                    help='healpix order where local searches start (default: relion_refine\'s '
                         '--auto_local_healpix_order)')
@@ -34,6 +40,7 @@ def _add_regularization(p):
 
 def _settings(a):
     return dict(options.enhancer_settings(a), gate=a.gate, gate_iteration=a.gate_iteration,
+                gate_stall_iterations=a.gate_stall_iterations,
                 local_healpix_order=a.local_healpix_order, regularize_final=a.regularize_final,
                 timeout_s=a.timeout, device_lock=a.device_lock, keep_maps=a.keep_maps,
                 **options.guard_settings(a))
@@ -62,19 +69,45 @@ def cmd_refine(a):
 
 def cmd_simulate(a):
     from relion_dem.core.simulation import simulate
-    info = simulate.simulate(a.model, a.outdir, box=a.box, voxel_size=a.voxel_size,
-                             n_particles=a.n, snr=a.snr, seed=a.seed, cone_deg=a.cone,
-                             lowpass_A=a.lowpass, pure_noise=a.pure_noise)
+    from relion_dem.core.simulation.density import ModelError
+    try:
+        info = simulate.simulate(a.model, a.outdir, box=a.box, voxel_size=a.voxel_size,
+                                 n_particles=a.n, snr=a.snr, seed=a.seed, cone_deg=a.cone,
+                                 lowpass_A=a.lowpass, pure_noise=a.pure_noise)
+    except (ModelError, OSError) as e:
+        sys.stderr.write('relion_dem simulate: ERROR: %s\n' % e)
+        return 2
     print(json.dumps(info, indent=1))
     return 0
 
 
 def cmd_log(a):
     from relion_dem.core.analysis import figures, runinfo
+    from relion_dem.core.io.layout import RelionRun
     from relion_dem.core.runtime import runlog
-    records = runlog.read(a.log or runinfo.log_path(a.root))
-    print('\n'.join(figures.run_log_table(records, reason=True)))
-    print(json.dumps(runinfo.summary(a.root, a.log), indent=1))
+    try:
+        why = RelionRun(a.root).problem()
+        if why:
+            raise ValueError(why)
+        log = a.log or RelionRun(a.root).log
+        if a.log and not os.path.isfile(a.log):
+            raise ValueError('--log %s: %s' % (a.log, 'not a file' if os.path.exists(a.log) else 'does not exist'))
+        try:
+            records = runlog.read(log)
+        except UnicodeDecodeError:
+            records = None
+        if not records and os.path.isfile(log) and os.path.getsize(log):
+            raise ValueError('%s: not a relion_dem run log (no JSON record on any line)' % log)
+        records = records or []
+        table = figures.run_log_table(records, reason=True)
+        info = runinfo.summary(a.root, a.log)
+    except (ValueError, OSError) as e:       # StarError is a ValueError and names its file
+        sys.stderr.write('relion_dem log: ERROR: %s\n' % e)
+        return 2
+    if not os.path.exists(log):
+        sys.stderr.write('relion_dem log: %s: no run log (%s): a run without relion_dem?\n' % (a.root, log))
+    print('\n'.join(table))
+    print(json.dumps(info, indent=1))
     return 0
 
 
@@ -130,7 +163,10 @@ def build_parser():
     d.add_argument('--enhancer', help='enhancer of the regularized run (default: network if installed, '
                                       'else classical)')
     d.add_argument('--particles', type=int, default=600)
-    d.add_argument('--snr', type=float, default=0.3)
+    d.add_argument('--snr', type=float, default=0.1,
+                   help='SNR of the particles (default %(default)s: RELION alone stalls in global searches)')
+    d.add_argument('--results', help='also write demo-<structure>.md/.json into this folder '
+                                     '(./dev.sh demo: benchmarks/results, which README.rst quotes)')
     d.set_defaults(func=cmd_demo)
 
     lg = sub.add_parser('log', help='per-call table and summary of a run from its run log')

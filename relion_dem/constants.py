@@ -23,26 +23,14 @@ XMIPP_DEEPEMHANCER_ENV = 'xmipp_deepEMhancer'
 XMIPP_DEEPEMHANCER_MODELS = ('models', 'deepEMhancer_v016', 'production_checkpoints')
 
 # ---- what the protocol writes and sets ---------------------------------------------------
-RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE = 'RELION_EXTERNAL_RECONSTRUCT_EXECUTABLE'
-RELION_DEM_CONFIG = 'RELION_DEM_CONFIG'
 #: scipion-em-relion's variable for the SIDESPLITTER peer (folder of sidesplitter + wrapper)
 SIDESPLITTER_HOME = 'SIDESPLITTER_HOME'
 
 # ---- the protocol form -------------------------------------------------------------------
-# enhancer choices: (label, runtime backend name, deepEMhancer model or None)
-ENHANCER_CHOICES = [
-    ('bundled network (CPU)', 'network', None),
-    ('deepEMhancer tightTarget', 'deepemhancer', 'tightTarget'),
-    ('deepEMhancer wideTarget', 'deepemhancer', 'wideTarget'),
-    ('deepEMhancer highRes', 'deepemhancer', 'highRes'),
-    ('custom Keras model', 'keras', None),
-    ('classical filter (no network)', 'classical', None),
-    ('none (control run)', 'none', None),
-]
-ENH_NETWORK, ENH_DEM_TIGHT, ENH_DEM_WIDE, ENH_DEM_HIGHRES, ENH_KERAS, ENH_CLASSICAL, ENH_NONE = \
-    range(len(ENHANCER_CHOICES))
-
+# enhancer choices: built from the backends (relion_dem.core.enhancers.form_choices)
+# appended, never reordered: a saved protocol stores the index
 GATE_CHOICES = [('local searches', 'local_searches'),
                 ('from iteration', 'from_iteration'),
-                ('always', 'always')]
-GATE_LOCAL, GATE_FROM_ITERATION, GATE_ALWAYS = range(len(GATE_CHOICES))
+                ('always', 'always'),
+                ('local searches, or once RELION stalls', 'stalled')]
+GATE_LOCAL, GATE_FROM_ITERATION, GATE_ALWAYS, GATE_STALLED = range(len(GATE_CHOICES))

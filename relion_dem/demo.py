@@ -11,6 +11,8 @@ import json
 import os
 import time
 
+import numpy as np
+
 from relion_dem.core.analysis import fsc, report, runinfo
 from relion_dem.core.io import mrc
 from relion_dem.core.io.layout import RelionRun
@@ -19,7 +21,7 @@ from relion_dem.core.runtime import launch as refine
 from relion_dem.core.enhancers import default_enhancer
 from relion_dem.core.analysis import angles
 
-DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.3, seed=7)
+DEMO_DATA = dict(box=40, voxel_size=3.0, snr=0.1, seed=7)
 
 
 def pick_enhancer(requested=None, say=print):
@@ -33,18 +35,21 @@ def pick_enhancer(requested=None, say=print):
 
 
 def truth_scores(dataset, root):
-    """Map-vs-truth resolution (FSC 0.5) and median angular error (deg) against the simulation."""
+    """Map-vs-truth resolution (FSC 0.5), median angular error (°) and the fraction of particles
+    within 10° of the truth."""
     info = simulate.load(dataset)
     truth, voxel = mrc.read(os.path.join(dataset, info['truth']))
     run = RelionRun(os.path.join(dataset, root))
     final, _ = mrc.read(run.final_map)
     res = fsc.resolution(fsc.fsc(final, truth), voxel, 0.5)
     d = angles.compare(os.path.join(dataset, info['truth_particles']), run.final_data)
-    return res, d['angle_median_deg']
+    return res, d['angle_median_deg'], float(np.mean(np.asarray(d['angle_deg']) <= 10.0))
 
 
 def run_pair(dataset, runs, np_procs=3, stream=None):
     """Run each (name, enhancer) refinement in ``dataset``; return rows of numbers."""
+    info = simulate.load(dataset)
+    nyquist = 2.0 * info['voxel_size']
     rows = []
     for name, enhancer in runs:
         root = os.path.join('Refine', name)
@@ -59,23 +64,68 @@ def run_pair(dataset, runs, np_procs=3, stream=None):
         if rc != 0:
             raise RuntimeError('relion_refine failed (exit %d); see %s' % (rc, log_path))
         s = runinfo.summary(os.path.join(dataset, root))
-        truth_res, ang = truth_scores(dataset, root)
+        truth_res, ang, within = truth_scores(dataset, root)
         rows.append(dict(run=name, enhancer=enhancer, gold_res_A=round(s['final_resolution_A'], 2),
-                         truth_res_A=round(truth_res, 2), ang_err_deg=round(ang, 2),
+                         truth_res_A=round(truth_res, 2), truth_at_nyquist=bool(truth_res <= nyquist + 1e-6),
+                         ang_err_deg=round(ang, 2), within_10deg=round(within, 2),
                          iterations=s['iterations'], regularized_iterations=s['regularized_iterations'],
                          wall_s=round(wall, 1), enhancer_s=s['enhancer_s'], fallbacks=s['fallbacks']))
     return rows
 
 
+HEAD = ('run', 'enhancer', 'gold-std res (Å)', 'map-vs-truth res (Å)', 'median ang err (°)', 'within 10°',
+        'iterations', 'regularized its')
+
+
 def table(rows):
-    head = ('run', 'enhancer', 'gold-std res (Å)', 'map-vs-truth res (Å)', 'median ang err (°)',
-            'iterations', 'regularized its', 'wall (s)', 'enhancer (s)')
-    keys = ('run', 'enhancer', 'gold_res_A', 'truth_res_A', 'ang_err_deg', 'iterations',
-            'regularized_iterations', 'wall_s', 'enhancer_s')
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    """The scores as a Markdown table (a map-vs-truth resolution at Nyquist written "≤ X (Nyquist)");
+    wall times are left to :func:`timing`, since they differ between machines."""
+    lines = ['| ' + ' | '.join(HEAD) + ' |', '|' + '---|' * len(HEAD)]
     for r in rows:
-        lines.append('| ' + ' | '.join(str(r[k]) for k in keys) + ' |')
+        truth = ('≤ %.2f (Nyquist)' if r['truth_at_nyquist'] else '%.2f') % r['truth_res_A']
+        cells = (r['run'], r['enhancer'], '%.2f' % r['gold_res_A'], truth, '%.2f' % r['ang_err_deg'],
+                 '%.2f' % r['within_10deg'], r['iterations'], r['regularized_iterations'])
+        lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
     return '\n'.join(lines)
+
+
+def timing(rows):
+    """One line: each run's wall time and enhancer seconds."""
+    return 'wall time: ' + ', '.join('%s %.0f s (enhancer %.0f s)' % (r['run'], r['wall_s'], r['enhancer_s'] or 0)
+                                     for r in rows)
+
+
+def denoise_plain_run(dataset, out, enhancer):
+    """``relion_dem denoise`` on the plain run's half-maps (post-processing, for contrast); its lines."""
+    from relion_dem.core.postprocess import denoise
+    from relion_dem.core.runtime import config
+    lines = []
+    target = os.path.join(out, 'relion_denoised.mrc')
+    run = RelionRun(os.path.join(dataset, 'Refine', 'relion'))
+    half1, half2, voxel = denoise.resolve_inputs(root=run.root)
+    denoise.denoise(half1, half2, target, config.validate(dict(enhancer=enhancer)), star_voxel=voxel, force=True,
+                    log=lines.append)
+    return [line.replace(os.path.dirname(out) + os.sep, '') for line in lines]
+
+
+def write_results(path, dataset, rows, denoise_lines, enhancer):
+    """The demo's results file (``benchmarks/results/demo-<structure>.md`` from ``./dev.sh demo``),
+    and its JSON beside it: what README.rst quotes."""
+    info = simulate.load(dataset)
+    structure = os.path.basename(info['model']).split('.')[0]
+    text = ['# Demo (`./dev.sh demo`), %s' % time.strftime('%Y-%m-%d'), '',
+            '%s (held out from the network\'s training), %d particles, %d px at %g Å/px, SNR %g, seed %d; '
+            'the same particles and RELION random seed in both runs; enhancer `%s`; %d cores.'
+            % (structure, info['n_particles'], info['box'], info['voxel_size'], info['snr'], info['seed'], enhancer,
+               os.cpu_count()), '',
+            table(rows), '', timing(rows), '',
+            '`relion_dem denoise` on the plain run\'s half-maps (post-processing, for contrast):', '',
+            '```', *denoise_lines, '```', '']
+    with open(path, 'w') as f:
+        f.write('\n'.join(text))
+    with open(os.path.splitext(path)[0] + '.json', 'w') as f:
+        json.dump(dict(settings={k: info[k] for k in ('n_particles', 'box', 'voxel_size', 'snr', 'seed')},
+                       structure=structure, enhancer=enhancer, runs=rows, denoise=denoise_lines), f, indent=1)
 
 
 def main(a):
@@ -89,12 +139,20 @@ def main(a):
     rows = run_pair(dataset, [('relion', 'none'), ('dem', enhancer)])
     text = table(rows)
     print('\n' + text + '\n')
+    print(timing(rows))
     print('gold-std res: RELION\'s FSC 0.143 between half maps; map-vs-truth: FSC 0.5 against the '
           'simulated truth; per-call details: relion_dem log %s' % os.path.join(dataset, 'Refine', 'dem'))
+    denoise_lines = denoise_plain_run(dataset, out, enhancer)
+    print('\n'.join(denoise_lines))
     with open(os.path.join(out, 'summary.md'), 'w') as f:
         f.write('# relion_dem demo\n\n' + text + '\n')
     with open(os.path.join(out, 'summary.json'), 'w') as f:
         json.dump(rows, f, indent=1)
+    if getattr(a, 'results', None):
+        structure = os.path.basename(recipes.default_structure()).split('.')[0]
+        path = os.path.join(a.results, 'demo-%s.md' % structure)
+        write_results(path, dataset, rows, denoise_lines, enhancer)
+        print('results: %s' % path)
     info = simulate.load(dataset)
     folder = os.path.join(out, 'report')
     argv = [os.path.join(dataset, 'Refine', r['run']) for r in rows] + [

@@ -59,9 +59,11 @@ class Plugin(pwem.Plugin):
     # ``Plugin`` lives in relion_dem.plugin, not in the package's __init__: name and path
     # must still be those of the package (templates, devel mode, plugin manager).
     def getName(self):
+        """The plugin's name in Scipion."""
         return 'relion_dem'
 
     def getPath(self):
+        """The folder of the installed plugin package."""
         return os.path.dirname(os.path.abspath(__file__))
 
     @classmethod
@@ -117,8 +119,8 @@ class Plugin(pwem.Plugin):
             try:
                 from relion_dem.core.enhancers.deepemhancer import find_env
                 found = find_env(env)
-            except Exception:
-                found = None
+            except (ImportError, OSError):  # the backend not importable, or conda's folders unreadable:
+                found = None                # the environment counts as not found
             if found or explicit:
                 return {'conda_env': env}
             return {}
@@ -127,6 +129,19 @@ class Plugin(pwem.Plugin):
             if os.path.exists(exe) or explicit:
                 return {'executable': exe}
         return {}
+
+    @classmethod
+    def getEnhancerOptions(cls, name):
+        """Options of enhancer backend ``name`` that come from this plugin's variables (where the
+        environment and models installed by ``scipion3 installb`` are); {} for other backends."""
+        if name != 'deepemhancer':
+            return {}
+        opts = {}
+        models = cls.getDeepEMhancerModels()
+        if models and os.path.isdir(models):
+            opts['model_path'] = models
+        opts.update(cls.getDeepEMhancerLocation())
+        return opts
 
     @classmethod
     def getDeepEMhancerActivation(cls):
@@ -139,6 +154,7 @@ class Plugin(pwem.Plugin):
 
     @classmethod
     def getDeepEMhancerModels(cls):
+        """The folder of deepEMhancer's models (``RELION_DEM_DEEPEMHANCER_MODELS``)."""
         return cls.getVar(RELION_DEM_DEEPEMHANCER_MODELS)
 
     @classmethod
@@ -168,6 +184,7 @@ class Plugin(pwem.Plugin):
     # ------------------------------------------------------------------ binaries
     @classmethod
     def defineBinaries(cls, env):
+        """Register the installable environments: the bundled network's and deepEMhancer's."""
         cls._defineNetworkBinaries(env)
         cls._defineDeepEMhancerBinaries(env)
 

@@ -26,8 +26,8 @@ MUTATIONS = [
     ('FSC guard: blend is a no-op', 'relion_dem/core/guards/fsc.py',
      '    return out.astype(np.float32), cut', '    return enhanced, cut',
      ['tests/core/runtime/test_extrec.py', 'tests/core/guards/test_fsc.py']),
-    ('do-no-harm guard: never applied', 'relion_dem/core/runtime/extrec.py',
-     "    if cfg.get('harm_guard') and len(fsc):", '    if False:',
+    ('do-no-harm guard: never applied', 'relion_dem/core/guards/__init__.py',
+     '    if use_harm:\n', '    if False:\n',
      ['tests/core/runtime/test_extrec.py']),
     ('do-no-harm guard: never falls back', 'relion_dem/core/guards/harm.py',
      '    if fraction > MAX_FAILING_SIGNAL:', '    if False:',
@@ -80,7 +80,7 @@ def mutant_copy(name, path, text, replacement):
 
 def run_tests(folder, tests):
     env = dict(os.environ, PYTHONPATH=folder + os.pathsep + os.environ.get('PYTHONPATH', ''),
-               PYTHONDONTWRITEBYTECODE='1')
+               PYTHONDONTWRITEBYTECODE='1', COLUMNS='400')
     env.pop('RELION_DEM_RELIABILITY_REPORT', None)
     # run from the mutant's folder: ``python -m`` puts the working folder first on sys.path, so the
     # tests' own process imports the mutant too (not only the programs they start)
@@ -88,9 +88,12 @@ def run_tests(folder, tests):
                            '--rootdir', ROOT, '-c', os.path.join(ROOT, 'pytest.ini')]
                           + [os.path.join(ROOT, t) for t in tests],
                           cwd=folder, env=env, capture_output=True, text=True)
-    # '-rf' summary lines: FAILED <test> - <the failing assertion or error>
-    failed = [line[len('FAILED '):].replace(ROOT + os.sep, '') for line in proc.stdout.splitlines()
-              if line.startswith('FAILED ')]
+    # '-rf' summary lines: FAILED <test> - <the failing assertion or error> (COLUMNS: not cut short)
+    failed = []
+    for line in proc.stdout.splitlines():
+        if line.startswith('FAILED '):
+            test, sep, why = line[len('FAILED '):].partition(' - ')
+            failed.append(os.path.relpath(test, ROOT) + sep + why)
     return proc.returncode, failed
 
 

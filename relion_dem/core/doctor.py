@@ -1,5 +1,6 @@
 """``relion_dem doctor``: check the set-up and say what to fix, with the command that fixes it."""
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -59,22 +60,32 @@ def _check_extrec():
 
 
 def _check_backend(name):
-    from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
+    from relion_dem.core.enhancers import BACKENDS, EnhancerError, create, install_hint, not_loaded
     if name not in BACKENDS:
-        return False, 'enhancer %s is not available in this installation' % name, None
+        return False, not_loaded(name), None
     try:
         backend = create({'enhancer': name})
         backend.check()
         return True, 'enhancer %s ready (%s)' % (name, backend.describe()), None
     except EnhancerError as e:
-        text = str(e)
-        fix = None
-        if name == 'network':
-            fix = 'relion_dem install-network'
-        elif name == 'deepemhancer':
-            fix = ('scipion3 installb relion_dem_deepemhancer   (or a conda environment with deepemhancer, '
-                   'then deepemhancer --download)')
-        return False, text, fix
+        return False, str(e), install_hint(name)
+
+
+def _check_missing_module(module, missing):
+    """A backend module that could not be loaded: FAIL, naming the missing python module."""
+    return False, 'enhancer module %s not loaded: the python module %s is not installed' % (module, missing), \
+        'pip install %s' % missing.split('.')[0]
+
+
+def enhancer_checks():
+    """[(name, check)] for every registered backend doctor can check, and every backend module
+    not loaded for a missing python module."""
+    from relion_dem.core.enhancers import BACKENDS, MISSING
+    checks = [('%s enhancer' % name, functools.partial(_check_backend, name))
+              for name in sorted(BACKENDS) if BACKENDS[name].doctor_check]
+    checks += [('%s enhancer' % module, functools.partial(_check_missing_module, module, missing))
+               for module, missing in sorted(MISSING.items())]
+    return checks
 
 
 def _check_gpu():
@@ -88,18 +99,19 @@ def _check_gpu():
     return True, '%d GPU(s): %s' % (len(gpus), '; '.join(gpus)), None
 
 
-CHECKS = [('RELION', _check_relion), ('MPI', _check_mpi), ('runtime', _check_extrec),
-          ('classical enhancer', lambda: _check_backend('classical')),
-          ('network enhancer', lambda: _check_backend('network')),
-          ('deepEMhancer', lambda: _check_backend('deepemhancer')),
-          ('GPU', _check_gpu)]
 REQUIRED = ('RELION', 'MPI', 'runtime')
+
+
+def checks():
+    """[(name, check)]: RELION, MPI, the runtime, each enhancer backend, the GPU."""
+    return [('RELION', _check_relion), ('MPI', _check_mpi), ('runtime', _check_extrec)] \
+        + enhancer_checks() + [('GPU', _check_gpu)]
 
 
 def run_checks():
     """[(name, ok (True/False/None=informational), message, fix)]"""
     out = []
-    for name, check in CHECKS:
+    for name, check in checks():
         try:
             ok, msg, fix = check()
         except Exception as e:  # a check must never crash the doctor
@@ -109,14 +121,15 @@ def run_checks():
 
 
 def main(argv=None):
+    """Print every check with its fix; 1 when a required one fails."""
     p = argparse.ArgumentParser(prog='relion_dem doctor', description=__doc__)
     p.parse_args(argv)
     results = run_checks()
     for name, ok, msg, fix in results:
         mark = {True: ' ok ', False: 'FAIL', None: 'info'}[ok]
-        print('[%s] %-18s %s' % (mark, name, msg))
+        print('[%s] %-22s %s' % (mark, name, msg))
         if fix:
-            print('       %-18s fix: %s' % ('', fix))
+            print('       %-22s fix: %s' % ('', fix))
     bad = [name for name, ok, _, _ in results if ok is False and name in REQUIRED]
     if bad:
         print('\nrelion_dem cannot run: fix %s first.' % ', '.join(bad))

@@ -11,10 +11,10 @@ class OptionError(ValueError):
 
 def add_enhancer_arguments(group):
     """``--enhancer`` (the registered backends) and ``--enhancer-option KEY=VALUE``."""
-    from relion_dem.core.enhancers import BACKENDS
+    from relion_dem.core.enhancers import BACKENDS, help_text
     group.add_argument('--enhancer', choices=sorted(BACKENDS),
                        help='denoiser (default: the bundled network where its environment is installed, '
-                            'else classical)')
+                            'else classical). %s' % help_text().replace('%', '%%'))
     group.add_argument('--enhancer-option', action='append', default=[], metavar='KEY=VALUE',
                        help='backend option (JSON value), repeatable, e.g. --enhancer-option dilate_A=8')
 

@@ -5,7 +5,7 @@
 """``ProtRelionDemDenoise``: a refinement's half-maps denoised once (post-processing).
 
 A thin Scipion layer over :mod:`relion_dem.core.postprocess.denoise`: the half-maps of the
-input ``Volume`` (e.g. any 3D refine protocol's output) go through the chosen denoiser,
+input ``Volume`` (e.g. any 3D refine protocol's output) go through the chosen enhancer,
 the do-no-harm guard and the FSC guard; outputs are the denoised ``Volume`` and, in
 ``extra/``, the provenance map (``denoised_provenance.mrc``) and the report
 (``denoised.json``).
@@ -18,16 +18,16 @@ from pyworkflow.constants import BETA
 from pwem.objects import Volume
 from pwem.protocols import ProtAnalysis3D
 
-from relion_dem.protocols.denoiser import DenoiserChoice
+from relion_dem.protocols.enhancer_choice import EnhancerChoice
 
 __all__ = ['ProtRelionDemDenoise']
 
 
-class ProtRelionDemDenoise(ProtAnalysis3D, DenoiserChoice):
+class ProtRelionDemDenoise(ProtAnalysis3D, EnhancerChoice):
     """Denoise the two half-maps of a refined volume once, as deepEMhancer post-processing is
 used, with relion_dem's guards: the denoised map is kept only where the half-maps' FSC is at
 least 1/7 (RELION's average beyond) and only in the shells where it still agrees with the data
-(do-no-harm guard). A provenance map says where the denoiser moved the density more than the
+(do-no-harm guard). A provenance map says where the enhancer moved the density more than the
 local noise allows (above 3: density added or removed)."""
     _label = 'denoise half-maps (post-processing)'
     _devStatus = BETA
@@ -43,7 +43,7 @@ local noise allows (above 3: density added or removed)."""
         form.addParam('inputMask', params.PointerParam, pointerClass='VolumeMask', allowsNull=True,
                       label='Mask (optional)',
                       help='Soft mask (0..1) for the provenance statistics. Empty: made from the map.')
-        self._defineDenoiserParams(form, 'Denoise with', 'the average of the two half-maps')
+        self._defineEnhancerParams(form, 'Denoise with', 'the average of the two half-maps')
         form.addParam('fscGuard', params.BooleanParam, default=True, label='FSC guard?',
                       help='Keep the denoised map only where the half-maps\' FSC is >= 1/7, the '
                            'plain average beyond.')
@@ -99,7 +99,7 @@ local noise allows (above 3: density added or removed)."""
         if vol is not None and not vol.hasHalfMaps():
             errors.append('%s has no half-maps: choose the output volume of a refinement.' % vol.getFileName())
         if self.getEnhancerName() == 'none':
-            errors.append('Choose a denoiser ("none" would only average the half-maps).')
+            errors.append('Choose an enhancer ("none" would only average the half-maps).')
         return errors + self._validateEnhancer()
 
     def _summary(self):
@@ -111,19 +111,17 @@ local noise allows (above 3: density added or removed)."""
 
     def _methods(self):
         r = self.report()
-        what = ('The half-maps were averaged and denoised once with %s [RamirezAportela2022]%s, keeping '
+        from relion_dem.core.enhancers import methods_text
+        what = ('The half-maps were averaged and denoised once with %s [RamirezAportela2022], keeping '
                 'the denoised map only where the half-maps\' FSC was at least 1/7 and where it agreed with '
-                'the data (relion_dem\'s FSC and do-no-harm guards)'
-                % (self.getEnhancerLabel(),
-                   '; deepEMhancer [SanchezGarcia2021]' if self.getEnhancerName() == 'deepemhancer' else ''))
+                'the data (relion_dem\'s FSC and do-no-harm guards)' % self.getEnhancerLabel())
         if r:
             what += '; %.1f%% of the masked volume moved by more than 3 sigma of the local noise' \
                     % (100 * r['provenance_fraction_above_3'])
-        return [what + '.']
+        backend = methods_text(self.getEnhancerName())
+        return [what + '.'] + ([backend] if backend else [])
 
     def _citations(self):
-        cites = ['RamirezAportela2022']
-        if self.getEnhancerName() == 'deepemhancer':
-            cites.append('SanchezGarcia2021')
-        return cites
+        from relion_dem.core.enhancers import citations
+        return list(dict.fromkeys(['RamirezAportela2022'] + citations(self.getEnhancerName())))
 

@@ -23,7 +23,7 @@ from pwem.objects import Volume, FSC, SetOfParticles, EMFile
 from relion.protocols import ProtRelionRefine3D
 
 from relion_dem.core.io.layout import RelionRun
-from relion_dem.protocols.denoiser import DenoiserChoice
+from relion_dem.protocols.enhancer_choice import EnhancerChoice, choices_condition, enhancer_runs_condition
 
 from relion_dem import constants as C
 
@@ -35,7 +35,7 @@ class outputs(Enum):
     outputRegularizationLog = EMFile
 
 
-class ProtRelionDemRefine(ProtRelionRefine3D, DenoiserChoice):
+class ProtRelionDemRefine(ProtRelionRefine3D, EnhancerChoice):
     """RELION 3D auto-refine with in-loop deep-learning regularization (DEM).
 
 Every RELION 3D auto-refine option is kept. In each iteration, once the gate opens (by
@@ -55,27 +55,31 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
     def _defineParams(self, form):
         ProtRelionRefine3D._defineParams(self, form)
         form.addSection(label='Regularization')
-        self._defineDenoiserParams(form, 'Regularize half-maps with', 'each half-map inside the loop')
+        runs = enhancer_runs_condition()   # 'enhancer != <index of none>'
+        self._defineEnhancerParams(form, 'Regularize half-maps with', 'each half-map inside the loop')
         form.addParam('gate', params.EnumParam, default=C.GATE_LOCAL,
                       choices=[c[0] for c in C.GATE_CHOICES],
-                      condition='enhancer != %d' % C.ENH_NONE,
+                      condition=runs,
                       label='Start regularizing',
                       help='*local searches*: once RELION has reached the local-search angular '
                            'sampling (the "Local searches from auto-sampling" option), as in '
                            'the paper.\n*from iteration*: from the iteration given below.\n'
-                           '*always*: every iteration.')
+                           '*always*: every iteration.\n*local searches, or once RELION stalls*: also '
+                           'from the iteration after which RELION\'s global searches went two '
+                           'iterations without a resolution gain (its own references could not '
+                           'settle the orientations); see benchmarks/results/gate-*.md.')
         form.addParam('gateIteration', params.IntParam, default=1,
-                      condition='enhancer != %d and gate == %d' % (C.ENH_NONE, C.GATE_FROM_ITERATION),
+                      condition='%s and gate == %d' % (runs, C.GATE_FROM_ITERATION),
                       label='First regularized iteration')
         form.addParam('fscGuard', params.BooleanParam, default=True,
-                      condition='enhancer != %d' % C.ENH_NONE,
+                      condition=runs,
                       label='FSC guard?',
                       help='Keep the denoised map only up to the shell where the current '
                            'gold-standard FSC falls below the threshold and use RELION\'s own '
                            'map beyond it, so the denoiser cannot inflate the FSC that drives '
                            'the next iteration.')
         form.addParam('harmGuard', params.BooleanParam, default=True,
-                      condition='enhancer != %d' % C.ENH_NONE,
+                      condition=runs,
                       label='Do-no-harm guard?',
                       help='Inside the shells the FSC guard keeps, keep the denoised map only where '
                            'it still agrees with this half\'s own reconstruction as much as the '
@@ -84,19 +88,18 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                            'shells that fail, or for the whole call when they hold over a quarter '
                            'of the signal (a fall-back, logged).')
         form.addParam('guardThreshold', params.FloatParam, default=1.0 / 7.0,
-                      condition='enhancer != %d and fscGuard' % C.ENH_NONE,
+                      condition=runs + ' and fscGuard',
                       expertLevel=params.LEVEL_ADVANCED,
                       label='Guard FSC threshold')
         form.addParam('regularizeFinal', params.BooleanParam, default=False,
-                      condition='enhancer != %d' % C.ENH_NONE,
+                      condition=runs,
                       expertLevel=params.LEVEL_ADVANCED,
                       label='Regularize the final map too?',
                       help='The final reconstruction (both halves joined) stays RELION\'s own '
                            'by default.')
         self._defineBackendParams(form)
         form.addParam('serializeDevice', params.BooleanParam, default=True,
-                      condition='enhancer in [%d, %d, %d]' % (C.ENH_DEM_TIGHT, C.ENH_DEM_WIDE,
-                                                               C.ENH_DEM_HIGHRES),
+                      condition=choices_condition(uses_gpu=True),
                       expertLevel=params.LEVEL_ADVANCED,
                       label='One half at a time on the GPU?',
                       help='Both halves call the denoiser at the same time; with one GPU, '
@@ -147,7 +150,9 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             'timeout_s': float(self.enhancerTimeout.get()),
             'keep_maps': bool(self.keepMaps),
         }
-        if name == 'deepemhancer' and self.serializeDevice and (self.demGpus.get() or '').strip() != '-1':
+        backend = self.getEnhancerClass()
+        if backend is not None and backend.uses_gpu and self.serializeDevice \
+                and (self.demGpus.get() or '').strip() != '-1':
             cfg['device_lock'] = os.path.abspath(self._getExtraPath('relion_dem_gpu.lock'))
         return cfg
 
@@ -266,19 +271,20 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return summary
 
     def _methods(self):
+        from relion_dem.core.enhancers import methods_text
         name = self.getEnhancerName()
         if name == 'none':
             what = 'without in-loop regularization (control run of the same pipeline)'
         else:
             what = ('with each half-map regularized inside the refinement loop by %s '
-                    '(in-loop deep-learning regularization, [RamirezAportela2022]%s)'
-                    % (self.getEnhancerLabel(),
-                       '; deepEMhancer [SanchezGarcia2021]' if name == 'deepemhancer' else ''))
+                    '(in-loop deep-learning regularization, [RamirezAportela2022])' % self.getEnhancerLabel())
             gate = C.GATE_CHOICES[self.gate.get()][0]
             what += ', starting %s' % ('at iteration %d' % self.gateIteration.get()
                                        if self.gate.get() == C.GATE_FROM_ITERATION else
                                        'once local angular searches began'
-                                       if self.gate.get() == C.GATE_LOCAL else gate)
+                                       if self.gate.get() == C.GATE_LOCAL else
+                                       'once local angular searches began or RELION\'s global searches stalled'
+                                       if self.gate.get() == C.GATE_STALLED else gate)
             if self.fscGuard:
                 what += ', with RELION\'s map kept beyond the shell where the gold-standard FSC ' \
                         'fell below %.3f' % self.guardThreshold.get()
@@ -286,6 +292,8 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                 what += ' and in the shells where the denoised map disagreed with its own half\'s ' \
                         'reconstruction more than the gold-standard FSC allows'
         methods = ['3D auto-refinement was performed with RELION [Scheres2012b] %s.' % what]
+        if name != 'none' and methods_text(name):
+            methods.append(methods_text(name))
         if hasattr(self, 'outputFSC'):
             try:
                 from relion_dem.core.analysis import runinfo
@@ -299,7 +307,6 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         return methods
 
     def _citations(self):
-        cites = ['RamirezAportela2022', 'Scheres2012b', 'Zivanov2018']
-        if self.getEnhancerName() == 'deepemhancer':
-            cites.insert(1, 'SanchezGarcia2021')
-        return cites
+        from relion_dem.core.enhancers import citations
+        cites = ['RamirezAportela2022'] + citations(self.getEnhancerName()) + ['Scheres2012b', 'Zivanov2018']
+        return list(dict.fromkeys(cites))

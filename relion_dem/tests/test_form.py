@@ -15,7 +15,7 @@ import unittest
 
 from pyworkflow.tests import BaseTest
 
-from relion_dem import constants as C
+from relion_dem.core.enhancers import BACKENDS, choice_index, form_choices
 from relion_dem.tests.base import setup_project
 
 
@@ -105,14 +105,15 @@ class TestForm(BaseTest):
                          'enhancerTimeout', 'customModel'):
                 self.assertIn(name, win.widgetDict)
             # every denoiser choice: the conditional fields follow
-            for i, (label, backend, model) in enumerate(C.ENHANCER_CHOICES):
+            for i, choice in enumerate(form_choices()):
+                backend = BACKENDS[choice.name]
                 win.widgetDict['enhancer'].set(i)
                 win.root.update()
                 self.assertEqual(prot.enhancer.get(), i)
-                self.assertEqual(prot.evalParamCondition('demGpus'), backend == 'deepemhancer')
-                self.assertEqual(prot.evalParamCondition('customModel'), backend == 'keras')
-                self.assertEqual(prot.evalParamCondition('gate'), backend != 'none')
-            win.widgetDict['enhancer'].set(C.ENH_DEM_TIGHT)
+                self.assertEqual(prot.evalParamCondition('demGpus'), backend.uses_gpu)
+                self.assertEqual(prot.evalParamCondition('customModel'), backend.user_model)
+                self.assertEqual(prot.evalParamCondition('gate'), choice.name != 'none')
+            win.widgetDict['enhancer'].set(choice_index('deepemhancer', processing_type='tightTarget'))
             win.root.update()
             self._screenshot(win.root, os.path.join(self.proj.path, 'form_Regularization.png'))
             self.assertEqual(errors, [], 'Tk reported errors: %s' % errors)

@@ -9,6 +9,7 @@ import os
 from pyworkflow.utils import magentaStr
 
 from relion_dem import constants as C
+from relion_dem.core.enhancers import choice_index, form_choices
 from relion_dem.core.runtime import runlog
 from relion_dem.core.analysis import runinfo
 from relion_dem.protocols import ProtRelionDemRefine
@@ -23,7 +24,7 @@ class TestRelionDemRefine(RelionDemTestBase):
 
     def _regularized(self, **extra):
         return self.newRefine(ProtRelionDemRefine, 'DEM refine (classical)',
-                              enhancer=C.ENH_CLASSICAL, gate=C.GATE_LOCAL, **extra)
+                              enhancer=choice_index('classical'), gate=C.GATE_LOCAL, **extra)
 
     def test_1_validate(self):
         """Form checks, no RELION run: MPI count, missing backend with the install command."""
@@ -42,11 +43,11 @@ class TestRelionDemRefine(RelionDemTestBase):
 
         # a denoiser whose environment is missing: the error names the install command
         from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
-        for choice, package in ((C.ENH_DEM_TIGHT, C.DEEPEMHANCER_PACKAGE),
-                                (C.ENH_NETWORK, C.NETWORK_PACKAGE)):
+        for choice, package in ((choice_index('deepemhancer', processing_type='tightTarget'), C.DEEPEMHANCER_PACKAGE),
+                                (choice_index('network'), C.NETWORK_PACKAGE)):
             prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (%d)' % choice, enhancer=choice)
             errors = prot.validate()
-            name = C.ENHANCER_CHOICES[choice][1]
+            name = form_choices()[choice].name
             try:
                 with prot._pluginEnvironment():
                     create(prot.getRuntimeConfig()).check() if name in BACKENDS else None
@@ -58,7 +59,7 @@ class TestRelionDemRefine(RelionDemTestBase):
             else:
                 self.assertTrue(any('installb %s' % package in e for e in errors), errors)
         # the form's deepEMhancer settings reach the backend's options
-        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (highRes)', enhancer=C.ENH_DEM_HIGHRES,
+        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (highRes)', enhancer=choice_index('deepemhancer', processing_type='highRes'),
                               demGpus='1', demBatchSize=3, enhancerOptions='{"cleaning_strength": 0.5}')
         if 'deepemhancer' in BACKENDS:
             opts = prot.getRuntimeConfig()['enhancer_options']
@@ -107,7 +108,7 @@ class TestRelionDemRefine(RelionDemTestBase):
         print(magentaStr('\n==> Continue the regularized refine from iteration %d' % cont_it))
         cont = self.newProtocol(ProtRelionDemRefine, objLabel='DEM refine (continue)',
                                 doContinue=True, continueIter=str(cont_it),
-                                enhancer=C.ENH_CLASSICAL, gate=C.GATE_LOCAL,
+                                enhancer=choice_index('classical'), gate=C.GATE_LOCAL,
                                 doGpu=False, numberOfMpi=3, numberOfThreads=1)
         cont.continueRun.set(prot)
         self.assertEqual(cont.validate(), [])

@@ -13,6 +13,7 @@ import time
 from pyworkflow.utils import magentaStr
 
 from relion_dem import constants as C
+from relion_dem.core.enhancers import choice_index
 from relion_dem.core.analysis import runinfo
 from relion_dem.protocols import ProtRelionDemRefine
 from relion_dem.tests.base import RelionDemTestBase
@@ -50,7 +51,7 @@ class TestRelionDemQueue(RelionDemTestBase):
             print('SKIPPED test_queue: %s' % self.skipReason)
             self.skipTest(self.skipReason)
         print(magentaStr('\n==> Regularized 3D auto-refine through Slurm (partition %s)' % PARTITION))
-        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (Slurm)', enhancer=C.ENH_CLASSICAL,
+        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (Slurm)', enhancer=choice_index('classical'),
                               gate=C.GATE_LOCAL)
         prot._useQueue.set(True)
         prot.setQueueParams([PARTITION, {}])

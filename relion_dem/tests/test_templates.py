@@ -21,6 +21,7 @@ from pyworkflow.utils import magentaStr
 from pyworkflow.tests import BaseTest
 
 from relion_dem import constants as C
+from relion_dem.core.enhancers import choice_index
 from relion_dem.core.runtime import runlog
 from relion_dem.tests import simulated_dataset, sidesplitter_source, FAST_REFINE
 from relion_dem.tests.base import setup_project
@@ -53,7 +54,7 @@ class TestTemplates(BaseTest):
     def setUpClass(cls):
         setup_project(cls)
 
-    def _fill(self, name, folder, data, enhancer=C.ENH_CLASSICAL):
+    def _fill(self, name, folder, data, enhancer=choice_index('classical')):
         t = LocalTemplate('relion_dem', template_path(name))
         t.replaceEnvVariables()
         t.parseContent()

@@ -1,7 +1,10 @@
-"""Scipion viewers of relion_dem: the regularized refinement, the comparison and the denoising protocols.
+"""Scipion viewers of relion_dem, one per protocol: the regularized refinement
+(:mod:`.viewer_refine_dem`), the comparison (:mod:`.viewer_compare`) and the denoising
+(:mod:`.viewer_denoise`).
 
-Both draw with :mod:`relion_dem.core.analysis.figures` (the figures of ``relion_dem compare``) into
-pwem ``EmPlotter`` windows, and show FSC objects with pwem's ``FscViewer``.
+Each draws with :mod:`relion_dem.core.analysis.figures` (the figures of ``relion_dem compare``)
+into pwem ``EmPlotter`` windows and shows FSC objects with pwem's ``FscViewer``, through the
+base class and helpers of :mod:`.common`.
 """
 from relion_dem.viewers.viewer_compare import CompareViewer  # noqa: F401
 from relion_dem.viewers.viewer_refine_dem import RefineDemViewer  # noqa: F401

@@ -5,7 +5,7 @@ import os
 
 from pyworkflow.viewer import TextView
 
-from relion_dem.core.analysis import figures as plots, iterations, runinfo
+from relion_dem.core.analysis import figures as plots, runinfo
 from relion_dem.core.runtime import runlog
 
 from relion_dem.viewers.common import DemViewer, redraw, text_file
@@ -34,7 +34,7 @@ class RefineDemViewer(DemViewer):
         return self.protocol.relionRun().log
 
     def _showIterations(self, param=None):
-        rows = iterations.table(self._root(), self._logPath())
+        rows = runinfo.iteration_table(self._root(), self._logPath())
         if not rows:
             return self._message('No iteration written yet under %s.' % self._root())
         title = self.protocol.getRunName()

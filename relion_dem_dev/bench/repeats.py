@@ -54,6 +54,20 @@ def paired(per_seed, alpha=0.05):
     return rows
 
 
+def holm(pvalues):
+    """Holm-Bonferroni adjusted p-values (same order): the family-wise error stays below alpha
+    when a difference is called real only where its adjusted p < alpha."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return [round(float(v), 4) for v in adjusted]
+
+
 def mean_runs(per_seed, names):
     """The JSON's ``runs`` over the seeds: each metric's mean (rounded as the single runs are)."""
     st = arm_statistics(per_seed)

@@ -6,7 +6,8 @@ import os
 import numpy as np
 
 from relion_dem.core.analysis import fsc as fsc_mod
-from relion_dem.core.analysis import fourier, runinfo
+from relion_dem.core.analysis import runinfo
+from relion_dem.core.maths import fourier
 from relion_dem.core.io import mrc
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import simulate
@@ -29,10 +30,12 @@ class Scorer:
         self._atoms = None
 
     def fsc_truth(self, map_path):
+        """FSC per shell of the map at ``map_path`` against the truth."""
         data = mrc.read(map_path, cubic=True)[0]
         return fsc_mod.fsc(data, self.truth)
 
     def truth_res(self, map_path):
+        """Map-vs-truth resolution (Å, FSC 0.5), unmasked."""
         return round(float(fsc_mod.resolution(self.fsc_truth(map_path), self.voxel, 0.5)), 2)
 
     def truth_res_masked(self, map_path):
@@ -42,12 +45,14 @@ class Scorer:
         return round(float(fsc_mod.resolution(fsc_mod.fsc(data, self.truth, self.mask), self.voxel, 0.5)), 2)
 
     def gold(self, half1, half2):
+        """Gold-standard resolution (Å, FSC 0.143) of two half-maps, and the FSC curve."""
         a = mrc.read(half1, cubic=True)[0]
         b = mrc.read(half2, cubic=True)[0]
         curve = fsc_mod.fsc(a, b)
         return round(float(fsc_mod.resolution(curve, self.voxel, 0.143)), 2), curve
 
     def angles(self, data_star):
+        """Median angular (°) and shift (Å) error of the particles against the truth (None, None: no metric)."""
         try:
             from relion_dem.core.analysis import angles
         except ImportError:
@@ -57,6 +62,7 @@ class Scorer:
         return round(c['angle_median_deg'], 2), round(c['shift_median_A'], 2)
 
     def locres(self, half1, half2, out_root):
+        """Median local resolution (Å, RELION's --locres) inside the data set's mask; None if unavailable."""
         try:
             from relion_dem.core.analysis import locres
             # RELION's defaults: local windows of radius sampling/2; sampling 25 Å (capped at box/4)
@@ -69,8 +75,9 @@ class Scorer:
             return None
 
     def qscore(self, map_path):
+        """Mean Q-score of the map at ``map_path`` at the truth model's atoms; None if unavailable."""
         try:
-            from relion_dem.core.analysis import model as model_mod, qscore
+            from relion_dem.core.analysis import atomic_model as model_mod, qscore
             if self._atoms is None:
                 self._atoms = model_mod.load(self.structure, self.box, self.voxel, centre=True)[0]
             data = mrc.read(map_path, cubic=True)[0]
@@ -96,6 +103,7 @@ class Scorer:
 
 
 def empty_metrics():
+    """One run's metrics with every key of ``METRIC_KEYS`` None."""
     return {k: None for k in METRIC_KEYS}
 
 

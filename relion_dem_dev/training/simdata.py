@@ -22,7 +22,7 @@ Both are normalized as :mod:`.inference` normalizes a map (by the input's noise 
 """
 import numpy as np
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.network import inference
 
 #: ranges of the simulation (Å, Å², fractions)

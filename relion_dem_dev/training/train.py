@@ -24,7 +24,7 @@ if __package__ in (None, ''):
 
 import numpy as np  # noqa: E402
 
-from relion_dem.core.analysis import fourier  # noqa: E402
+from relion_dem.core.maths import fourier  # noqa: E402
 from relion_dem.core.analysis import fsc as fsc_mod  # noqa: E402
 from relion_dem_dev.training import simdata, split  # noqa: E402
 
@@ -38,6 +38,7 @@ VAL_MAX_DIAMETER = 100.0  # Å: held-out structures small enough for the trainin
 
 
 def log(msg, stream=sys.stdout):
+    """Write ``msg`` with the time of day to ``stream``."""
     stream.write('[%s] %s\n' % (time.strftime('%H:%M:%S'), msg))
     stream.flush()
 
@@ -99,6 +100,7 @@ def validation_set(cache, a):
 
 
 def fsc05(a, b, voxel):
+    """Resolution (Å) where the FSC of ``a`` and ``b`` falls below 0.5."""
     return fsc_mod.resolution(fsc_mod.fsc(a, b), voxel, 0.5)
 
 
@@ -150,6 +152,7 @@ class PairPool:
         return x, t, s_eff
 
     def batch(self):
+        """A batch (inputs, targets) of random patches turned by multiples of 90°, after renewing ``refresh`` pairs."""
         a, rng = self.a, self.rng
         for _ in range(a.refresh):
             self.items[rng.integers(len(self.items))] = self._new()
@@ -172,6 +175,7 @@ class PairPool:
 
 
 def relative_mse(y_true, y_pred):
+    """Keras loss: mean squared error relative to the target's mean square (+0.01), per sample."""
     import keras.ops as ops
     err = ops.mean(ops.square(y_pred - y_true), axis=(1, 2, 3, 4))
     den = ops.mean(ops.square(y_true), axis=(1, 2, 3, 4)) + 0.01
@@ -215,6 +219,7 @@ def save_inference_model(model, a, path):
 
 
 def build_parser():
+    """The argument parser of the training command."""
     p = argparse.ArgumentParser(prog='relion_dem_dev.training.train', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', required=True, help='output folder for the model')
@@ -229,6 +234,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """Train the network with the command line's settings and save it under ``--out``."""
     a = build_parser().parse_args(argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import tensorflow as tf

@@ -203,3 +203,10 @@ def test_a_finished_run_is_reused_only_with_the_same_recipe_and_runtime(tmp_path
     meta()                       # made before the runtime's revision was recorded
     assert not arms._finished(str(tmp_path), root, 'network', arms._recipe(kw), rev)
     assert arms._finished(str(tmp_path), root, 'network', arms._recipe(kw), None)   # vanilla: recipe unknown
+
+
+def test_holm_adjusts_in_rank_order_and_stays_monotone():
+    from relion_dem_dev.bench.repeats import holm
+    # m = 4, in rank order: 4·0.01, 3·0.03 = 0.09, 2·0.04 = 0.08 -> 0.09 (monotone), 1·0.5
+    assert holm([0.01, 0.04, 0.03, 0.5]) == [0.04, 0.09, 0.09, 0.5]
+    assert holm([0.9, 0.8]) == [1.0, 1.0]            # capped at 1

@@ -13,6 +13,7 @@ import pytest
 from relion_dem.core.simulation import recipes
 from relion_dem.core.runtime import launch as refine, runlog
 from relion_dem.core.analysis import runinfo
+from relion_dem.core.io.layout import RelionRun
 from conftest import needs_relion
 
 pytestmark = needs_relion
@@ -50,7 +51,7 @@ def killed_and_continued(refinements):
             if all(subprocess.run(['pgrep', '-f', p], capture_output=True).returncode for p in patterns):
                 break
             time.sleep(0.5)
-    last = max(runinfo.iterations(os.path.join(dataset, root)))
+    last = max(RelionRun(os.path.join(dataset, root)).iterations())
     before = len(runlog.read(log_path))
     new_root = root + '_ct%d' % last
     cont = ['--continue', '%s_it%03d_optimiser.star' % (root, last), '--o', new_root,

@@ -29,6 +29,8 @@ def write_optimiser(folder, external):
         text = text.replace('_rlnDoExternalReconstruct                                        1',
                             '_rlnDoExternalReconstruct                                        0')
     (folder / 'Refine' / 'run_it000_optimiser.star').write_text(text)
+    for name in ('sampling', 'data', 'half1_model', 'half2_model'):     # what --continue reads besides
+        (folder / 'Refine' / ('run_it000_%s.star' % name)).write_text('data_\n')
 
 
 def cli_plan(args, cwd):

@@ -1,4 +1,5 @@
-"""Every reference a protocol cites or names in its methods text is in relion_dem/bibtex.py."""
+"""Every reference a protocol or an enhancer backend cites or names in its methods text is in
+relion_dem/bibtex.py."""
 import glob
 import os
 import re
@@ -17,4 +18,9 @@ def test_cited_references_exist():
         cited |= set(re.findall(r'\[([A-Z][A-Za-z]+\d{4}[a-z]?)\]', text))        # methods text
         cited |= set(re.findall(r"'([A-Z][A-Za-z]+\d{4}[a-z]?)'", text))          # _citations
     assert len(PROTOCOLS) >= 2 and cited
+    # the protocols add each enhancer backend's own methods sentence and citations
+    from relion_dem.core.enhancers import BACKENDS
+    for cls in BACKENDS.values():
+        cited |= set(cls.citations) | set(re.findall(r'\[([A-Z][A-Za-z]+\d{4}[a-z]?)\]', cls.methods))
+    assert 'SanchezGarcia2021' in cited
     assert cited <= KEYS, 'missing from bibtex.py: %s' % sorted(cited - KEYS)

@@ -129,7 +129,7 @@ def test_refine_dem_viewer_sections(project):
 def denoised(project, refinements):
     """The denoise protocol run in this process (classical filter) on the DEM run's half-maps."""
     from pwem.objects import Volume
-    from relion_dem import constants as C
+    from relion_dem.core.enhancers import choice_index
     from relion_dem.core.io.layout import RelionRun
     from relion_dem.protocols import ProtRelionDemDenoise
     proj, cmp, dem = project
@@ -142,7 +142,7 @@ def denoised(project, refinements):
     den = proj.newProtocol(ProtRelionDemDenoise)
     den.setObjLabel('denoise')
     den.inputVolume.set(dem.outputVolume)
-    den.enhancer.set(C.ENH_CLASSICAL)
+    den.enhancer.set(choice_index('classical'))
     proj.saveProtocol(den)
     assert den.validate() == []
     den.denoiseStep()
@@ -157,7 +157,7 @@ def mrc_voxel(path):
 
 def test_denoise_protocol_keeps_the_plain_average_beyond_the_cutoff(denoised):
     import numpy as np
-    from relion_dem.core.analysis import fourier
+    from relion_dem.core.maths import fourier
     from relion_dem.core.io import mrc
     proj, den, run = denoised
     r = den.report()

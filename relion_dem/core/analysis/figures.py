@@ -36,12 +36,14 @@ def _pyplot():
 
 
 def figure(nrows=1, ncols=1, size=(6.4, 4.2)):
+    """A new figure and its axes (``nrows`` × ``ncols``), without a display."""
     plt = _pyplot()
     fig, ax = plt.subplots(nrows, ncols, figsize=size)
     return fig, ax
 
 
 def save(fig, path, dpi=110):
+    """Write ``fig`` to ``path`` (tight layout) and close it; returns ``path``."""
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     _pyplot().close(fig)
@@ -185,7 +187,7 @@ def iterations(rows, ax=None, title='Per-iteration'):
 
 def enhancer_seconds(ax, rows):
     """Enhancer seconds per iteration (bars) of an iteration table
-    (``relion_dem.core.analysis.iterations.table``)."""
+    (``relion_dem.core.analysis.runinfo.iteration_table``)."""
     ax.bar([r['iteration'] for r in rows], [r.get('enhancer_s') or 0 for r in rows], color=COLORS[2])
     ax.set_ylabel('enhancer (s)')
     ax.set_xlabel('iteration')
@@ -226,6 +228,7 @@ def iteration_overlay(tables, ax=None, title='Resolution per iteration (open squ
 
 
 def bars(labels, values, ylabel, ax=None, title=None, fmt='%.2f'):
+    """Bar chart of ``values`` per label, each bar annotated with its value."""
     fig, ax = _ax(ax)
     x = np.arange(len(labels))
     ax.bar(x, values, color=[COLORS[i % len(COLORS)] for i in range(len(labels))])

@@ -13,62 +13,19 @@ Ultramicroscopy 135:24 (2013), and RELION's ``relion_postprocess``:
    artefacts near the randomization edge), ``fsc_masked`` below.
 
 Resolutions: 0.143 between half maps, 0.5 between a map and a truth/model map.
-:func:`resolution` interpolates linearly between shells;
+:func:`resolution` interpolates linearly between shells (it, :func:`fsc` and
+:func:`shell_resolutions` are the primitives of ``relion_dem.core.maths.fourier``, imported here);
 :func:`resolution_last_shell` is RELION's definition (the last shell before the
 curve first drops below the threshold), to compare with ``relion_postprocess``.
 """
 import numpy as np
 
-from relion_dem.core.analysis import fourier
 from relion_dem.core.io import mrc
+from relion_dem.core.maths import fourier
+from relion_dem.core.maths.fourier import fsc, resolution, shell_resolutions  # noqa: F401 (part of this API)
 
 HALF_MAP_THRESHOLD = 0.143
 REFERENCE_THRESHOLD = 0.5
-
-
-def _fsc(a, b, mask=None):
-    """FSC per shell (index 0 .. box//2) between maps ``a`` and ``b`` (optionally masked)."""
-    if a.shape != b.shape:
-        raise ValueError('FSC: maps differ in shape: %s vs %s' % (a.shape, b.shape))
-    if mask is not None:
-        a, b = a * mask, b * mask
-    fa, fb = np.fft.rfftn(a), np.fft.rfftn(b)
-    idx = fourier.radial_index(a.shape).ravel()
-    n = a.shape[0] // 2 + 1
-    keep = idx < n
-    idx = idx[keep]
-    fa, fb = fa.ravel()[keep], fb.ravel()[keep]
-    num = np.bincount(idx, (fa * np.conj(fb)).real, n)
-    da = np.bincount(idx, np.abs(fa) ** 2, n)
-    db = np.bincount(idx, np.abs(fb) ** 2, n)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        out = num / np.sqrt(da * db)
-    return np.nan_to_num(out)
-
-
-def resolution(curve, voxel_size, threshold=0.143):
-    """Resolution (Å) where ``curve`` first falls below ``threshold`` (linear interpolation
-    between shells); Nyquist if it never does."""
-    curve = np.asarray(curve, dtype=float)
-    box = 2 * (len(curve) - 1)
-    for i in range(1, len(curve)):
-        if curve[i] < threshold:
-            f0, f1 = curve[i - 1], curve[i]
-            shell = i - 1 + (f0 - threshold) / (f0 - f1) if f0 != f1 else i
-            shell = max(shell, 1e-6)
-            return box * voxel_size / shell
-    return 2.0 * voxel_size
-
-
-def shell_resolutions(box, voxel_size):
-    """Resolution (Å) of each shell 0 .. box//2 (shell 0: inf)."""
-    with np.errstate(divide='ignore'):
-        return box * voxel_size / np.arange(box // 2 + 1, dtype=float)
-
-
-def fsc(a, b, mask=None):
-    """FSC per shell 0 .. box//2 (double precision; same shells as RELION's getFSC)."""
-    return _fsc(np.asarray(a, np.float64), np.asarray(b, np.float64), mask)
 
 
 def randomize_phases(data, shell, rng=None):

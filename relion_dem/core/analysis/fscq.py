@@ -13,7 +13,7 @@ or noise fitted). Reported per atom, with the fractions above +0.5 and below -0.
 import numpy as np
 
 from relion_dem.core.analysis.locres import local_resolution
-from relion_dem.core.analysis.model import interpolate
+from relion_dem.core.analysis.atomic_model import interpolate
 
 MODEL_CUTOFF = 0.67
 HALF_CUTOFF = 0.5

@@ -12,7 +12,7 @@ the reference values at their radii. Per residue: the mean over its atoms.
 """
 import numpy as np
 
-from relion_dem.core.analysis.model import interpolate
+from relion_dem.core.analysis.atomic_model import interpolate
 
 SIGMA = 0.6
 N_POINTS = 8
@@ -42,6 +42,7 @@ def sphere_points(n):
 
 
 def reference_profile(r, A, B, sigma=SIGMA):
+    """The reference Gaussian A·exp(-r²/2σ²) + B at distances ``r`` (Å)."""
     return A * np.exp(-0.5 * (np.asarray(r, float) / sigma) ** 2) + B
 
 
@@ -145,6 +146,7 @@ def expected_q(resolution_A):
 
 
 def summary(q, atoms=None):
+    """Mean and median Q-score over the finite values; with ``atoms`` also per-residue numbers."""
     q = np.asarray(q, float)
     good = q[np.isfinite(q)]
     out = dict(q_mean=float(good.mean()) if good.size else float('nan'),

@@ -86,10 +86,10 @@ def resolve_root(spec):
             raise ReportError('%s: no finished run in this folder (no <root>_half1_class001_unfil.mrc; '
                               'roots: %s)' % (spec, ', '.join(roots)))
         return max(done, key=lambda r: os.path.getmtime(RelionRun(r).half_map(1)))
-    run = RelionRun(spec)
-    if run.is_finished() or run.iterations():
-        return spec
-    raise ReportError('%s: neither a run folder nor a run root (no %s)' % (spec, run.half_map(1)))
+    why = RelionRun(spec).problem()
+    if why:
+        raise ReportError(why)
+    return spec
 
 
 def default_label(root):
@@ -180,7 +180,8 @@ def load_references(first, first_maps, work, mask_path=None, truth_path=None, mo
     """:class:`References` of a comparison whose first run is ``first`` (maps ``first_maps``):
     the truth map, the mask (``mask_path``, else a soft mask made from the truth or from the
     first run, written to ``work/mask.mrc``), the model and its map (``work/model_map.mrc``)."""
-    from relion_dem.core.analysis import masks, model as model_metrics
+    from relion_dem.core.analysis import atomic_model as model_metrics
+    from relion_dem.core.maths import masks
     a0, b0, apix = first_maps
     box = a0.shape[0]
     truth = None
@@ -217,7 +218,7 @@ def score_run(r, halves, refs, work, arrays, truth_particles=None, sym=None, loc
     added to ``arrays`` under its label: gold-standard FSC (with relion_postprocess's), run
     summary, local resolution, FSC against the truth and the model, Q-score and FSC-Q, the
     iteration table, particles against the truth."""
-    from relion_dem.core.analysis import angles, fsc as fsc_metrics, iterations
+    from relion_dem.core.analysis import angles, fsc as fsc_metrics
     from relion_dem.core.analysis import locres as locres_metrics
     a, b, _ = halves
     row = dict(label=r.label, root=r.root, half1=r.half1, half2=r.half2)
@@ -239,7 +240,7 @@ def score_run(r, halves, refs, work, arrays, truth_particles=None, sym=None, loc
         arrays['locres'][r.label] = st.pop('values')
         row['locres'] = {k: v for k, v in st.items() if k not in ('histogram', 'bin_edges')}
     row.update(score_full_map(r.label, a, b, refs, arrays, fscq_step=fscq_step))
-    rows = iterations.table(r.root)
+    rows = runinfo.iteration_table(r.root)
     arrays['iterations'][r.label] = rows
     row['iterations_table'] = rows
     if truth_particles and r.data_star:

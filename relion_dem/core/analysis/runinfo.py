@@ -1,5 +1,16 @@
 """What a finished (or running) refinement says about itself: resolution per iteration,
-healpix order, the calls the runtime logged."""
+healpix order, the calls the runtime logged, the final resolution.
+
+Per iteration (:func:`iteration_table`): RELION's ``<root>_itNNN_half1_model.star`` /
+``_sampling.star`` (resolution, healpix order; :func:`per_iteration`) joined with the run log
+``<root>_relion_dem.jsonl`` (one record per external-reconstruct call): whether the iteration
+was regularized (either half), enhancer seconds (summed over the halves), fallbacks. A plain
+RELION run has no log: its rows say ``regularized`` False. RELION numbers its STARs by the
+iteration they close, while an external-reconstruct call of iteration N is logged with N; both
+use RELION's number, so they join directly.
+
+File names come from ``relion_dem.core.io.layout.RelionRun``.
+"""
 import os
 
 from relion_dem.core.guards import fsc as fsc_guard
@@ -7,11 +18,6 @@ from relion_dem.core.guards.threshold import THRESHOLD
 from relion_dem.core.runtime import runlog
 from relion_dem.core.io import star
 from relion_dem.core.io.layout import RelionRun
-
-
-def iterations(root):
-    """Sorted iteration numbers with a sampling STAR under ``root``."""
-    return RelionRun(root).iterations()
 
 
 def per_iteration(root):
@@ -25,6 +31,34 @@ def per_iteration(root):
         rows.append(dict(iteration=it, resolution_A=res if res and res != float('inf') else None,
                          healpix_order=star.first_value(samplings[it], '_rlnHealpixOrder', int)))
     return rows
+
+
+def iteration_table(root, log=None):
+    """[{iteration, resolution_A, healpix_order, regularized, enhancer_s, calls, fallbacks, gate}]:
+    :func:`per_iteration` joined with the run log (``log``, default the run's own)."""
+    rows = {r['iteration']: dict(r, regularized=False, enhancer_s=0.0, calls=0, fallbacks=0,
+                                 gate=None)
+            for r in per_iteration(root)}
+    path = log or RelionRun(root).log
+    for rec in runlog.read(path) if os.path.exists(path) else []:
+        it = rec.get('iteration')
+        if it is None:
+            continue
+        row = rows.setdefault(it, dict(iteration=it, resolution_A=None, healpix_order=None,
+                                       regularized=False, enhancer_s=0.0, calls=0, fallbacks=0,
+                                       gate=None))
+        row['calls'] += 1
+        row['regularized'] = row['regularized'] or bool(rec.get('regularized'))
+        row['enhancer_s'] += float(rec.get('enhancer_s') or 0.0)
+        row['fallbacks'] += 1 if rec.get('fallback') else 0
+        if rec.get('gate') is not None:
+            row['gate'] = bool(rec.get('gate')) or bool(row['gate'])
+        if row.get('healpix_order') is None and rec.get('healpix_order') is not None:
+            row['healpix_order'] = rec.get('healpix_order')
+    out = [rows[k] for k in sorted(rows)]
+    for r in out:
+        r['enhancer_s'] = round(r['enhancer_s'], 3)
+    return out
 
 
 #: RELION's final-iteration criterion: SSNR > 1, i.e. FSC > 1/7
@@ -125,16 +159,13 @@ def final_resolution(root):
     return resolution_check(root)['final_A']
 
 
-def log_path(root):
-    return RelionRun(root).log
-
-
 def summary(root, log=None):
     """Numbers that describe a run: final resolution (:func:`resolution_check`; RELION's own
     number beside it), iterations, regularized iterations, enhancer seconds, fallbacks."""
-    records = runlog.read(log or log_path(root))
-    its = iterations(root)
-    converged = RelionRun(root).converged
+    run = RelionRun(root)
+    records = runlog.read(log or run.log)
+    its = run.iterations()
+    converged = run.converged
     # the final iteration writes <root>_model.star etc., without an _itNNN sampling STAR
     last = (max(its) + 1 if converged else max(its)) if its else 0
     regularized = sorted({r['iteration'] for r in records if r.get('regularized')})
@@ -151,7 +182,3 @@ def summary(root, log=None):
                 calls=len(records),
                 converged=converged)
 
-
-def find_roots(folder):
-    """Run roots (``<folder>/<name>``) of auto-refine runs in ``folder``."""
-    return RelionRun.find_roots(folder)

@@ -7,10 +7,16 @@ Run as an argument list: no shell, so paths with spaces or metacharacters are sa
 import shutil
 
 from relion_dem.core.enhancers.base import Enhancer, EnhancerError
+from relion_dem.core.enhancers.registry import register
 
 
+@register
 class CommandEnhancer(Enhancer):
+    """A program of yours, given as an argument list with placeholders."""
     name = 'command'
+    label = 'a program of yours (option argv)'
+    methods = 'The half-maps were denoised by a user-supplied program.'
+    doctor_check = False   # needs the user's argv
     options = {'argv': None}
 
     def __init__(self, options=None):
@@ -20,14 +26,17 @@ class CommandEnhancer(Enhancer):
             raise EnhancerError('enhancer command: option argv must be a list of strings')
 
     def check(self):
+        """EnhancerError if the program is not found."""
         if shutil.which(self.opts['argv'][0]) is None:
             raise EnhancerError('enhancer command: program %r not found' % self.opts['argv'][0])
 
     def command(self, input_path, output_path, ctx):
+        """The argument list with its placeholders filled."""
         values = dict(input=input_path, output=output_path, voxel_size=ctx.voxel_size,
                       resolution=ctx.resolution, iteration=ctx.iteration,
                       half=ctx.half if ctx.half else 'final', star=ctx.star)
         return [a.format(**values) for a in self.opts['argv']]
 
     def describe(self):
+        """``command:PROGRAM``."""
         return 'command:%s' % self.opts['argv'][0]

@@ -31,8 +31,8 @@ allows only with tightTarget), ``gpu`` (ids, comma separated, or -1 for CPU; ``a
 import os
 import shutil
 
-from relion_dem.core.enhancers import register
-from relion_dem.core.enhancers.base import Enhancer, EnhancerError
+from relion_dem.core.enhancers.base import Enhancer, EnhancerError, Variant
+from relion_dem.core.enhancers.registry import register
 
 PROCESSING_TYPES = ('tightTarget', 'wideTarget', 'highRes')
 DEFAULT_ENVS = ('deepEMhancer_env', 'xmipp_deepEMhancer')
@@ -94,8 +94,23 @@ def find_env(name):
     return None
 
 
+@register
 class DeepEMhancerEnhancer(Enhancer):
+    """The GPU network of Sanchez-Garcia et al. (2021) with its tightTarget, wideTarget or highRes model."""
     name = 'deepemhancer'
+    label = 'deepEMhancer'
+    variants = [Variant('deepEMhancer %s' % p, {'processing_type': p}) for p in PROCESSING_TYPES]
+    form_index = (1, 2, 3)
+    install_hint = ('conda env create -f deepEMhancer_env.yml -n %s && conda run -n %s deepemhancer --download'
+                    '   (deepEMhancer_env.yml from https://github.com/rsanchezgarc/deepEMhancer)'
+                    % (DEFAULT_ENVS[0], DEFAULT_ENVS[0]))
+    # the Scipion binary and variables of relion_dem.constants (a core module never imports it)
+    scipion_install_hint = ('scipion3 installb relion_dem_deepemhancer   (or set '
+                            'RELION_DEM_DEEPEMHANCER_ACTIVATION and RELION_DEM_DEEPEMHANCER_MODELS to an '
+                            'existing deepEMhancer installation, e.g. Xmipp\'s: scipion3 installb xmippDLTK)')
+    citations = ('SanchezGarcia2021',)
+    uses_gpu = True
+    methods = 'The denoiser was deepEMhancer [SanchezGarcia2021], a deep-learning map post-processing network.'
     options = dict(executable=None, conda_env=None, processing_type='tightTarget', model_path=None,
                    gpu='auto', batch_size=8, noise_stats=None, cleaning_strength=None)
 
@@ -163,12 +178,14 @@ class DeepEMhancerEnhancer(Enhancer):
         return None
 
     def gpu(self):
+        """The ``-g`` value: the ids given, or for ``auto`` 0 when nvidia-smi exists, else -1."""
         g = str(self.opts['gpu'])
         if g == 'auto':
             return '0' if shutil.which('nvidia-smi') else '-1'
         return g
 
     def command(self, input_path, output_path, ctx):
+        """deepEMhancer's argument list for this call."""
         prog, env_prefix = self.locate()
         argv = prog + ['-i', input_path, '-o', output_path, '-p', self.opts['processing_type'],
                        '-s', repr(float(ctx.voxel_size)), '-g', self.gpu(), '-b', str(self.opts['batch_size'])]
@@ -182,6 +199,7 @@ class DeepEMhancerEnhancer(Enhancer):
         return argv
 
     def check(self):
+        """EnhancerError (with the fix) if the program, its environment or its models are missing."""
         prog, env_prefix = self.locate()
         exe = prog[0] if len(prog) == 1 else prog[-1]
         if len(prog) == 1 and not (os.path.exists(exe) or shutil.which(exe)):
@@ -200,7 +218,6 @@ class DeepEMhancerEnhancer(Enhancer):
                                     '`deepemhancer --download`)' % wanted)
 
     def describe(self):
+        """``deepemhancer:PROCESSING_TYPE``."""
         return 'deepemhancer:%s' % self.opts['processing_type']
 
-
-register('deepemhancer', DeepEMhancerEnhancer)

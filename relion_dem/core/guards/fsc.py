@@ -7,7 +7,7 @@ signal, and so cannot inflate the FSC that drives the next iteration.
 """
 import numpy as np
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.guards.threshold import THRESHOLD
 
 

@@ -48,7 +48,7 @@ import collections
 
 import numpy as np
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 
 #: fraction of the signal (Σ F·|P|² over the shells checked) in failing shells above which
 #: the whole call falls back to the plain reconstruction

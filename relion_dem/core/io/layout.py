@@ -9,7 +9,8 @@ A run writes, under its root ``Refine/run``::
 and relion_dem adds ``run_relion_dem.json`` (configuration) and ``run_relion_dem.jsonl``
 (run log). Iteration numbers have three or more digits; the final external-reconstruct
 call has no ``_half``. A run continued with ``--continue`` writes under a new root in the
-same folder: :meth:`RelionRun.latest_before` then looks at every root there.
+same folder: :meth:`RelionRun.latest_before` then looks at every root there. Whether a path
+given by a user is a run root at all: :meth:`RelionRun.problem`, for every entry point.
 """
 import collections
 import glob
@@ -38,7 +39,7 @@ def continued_root(optimiser_path):
     """(root, iteration) of ``<root>_itNNN_optimiser.star``; ValueError otherwise."""
     m = OPTIMISER_NAME.match(os.fspath(optimiser_path))
     if not m:
-        raise ValueError('%s: expected <root>_itNNN_optimiser.star' % optimiser_path)
+        raise ValueError('%s: not an optimiser STAR name (expected <root>_itNNN_optimiser.star)' % optimiser_path)
     return m.group('root'), int(m.group('it'))
 
 
@@ -88,9 +89,9 @@ class RelionRun:
         """Sorted iteration numbers with a sampling STAR."""
         return sorted(self.iteration_files(self.SAMPLING))
 
-    def latest_before(self, iteration, suffix):
-        """Path of the newest ``<root>_itNNN<suffix>`` with NNN < iteration, else None; when this
-        root has none, any root in the same folder counts (a continued run's new root)."""
+    def all_before(self, iteration, suffix):
+        """Paths of the ``<root>_itNNN<suffix>`` files with NNN < iteration, oldest first; when
+        this root has none, those of any root in the same folder (a continued run's new root)."""
         files = {k: p for k, p in self.iteration_files(suffix).items() if k < iteration}
         if not files:
             folder = os.path.dirname(self.root) or '.'
@@ -101,7 +102,18 @@ class RelionRun:
                     k = int(m.group(2))
                     if k not in files or os.path.getmtime(p) > os.path.getmtime(files[k]):
                         files[k] = p
-        return files[max(files)] if files else None
+        return [files[k] for k in sorted(files)]
+
+    def latest_before(self, iteration, suffix):
+        """Path of the newest ``<root>_itNNN<suffix>`` with NNN < iteration, else None (see
+        :meth:`all_before`)."""
+        files = self.all_before(iteration, suffix)
+        return files[-1] if files else None
+
+    @staticmethod
+    def iteration_of(path):
+        """The iteration number NNN in a ``<root>_itNNN<suffix>`` path."""
+        return int(re.search(r'_it(\d{3,})[^/]*$', os.path.basename(path)).group(1))
 
     def latest_data(self):
         """The final particles STAR, else the newest iteration's, else None."""
@@ -133,6 +145,33 @@ class RelionRun:
 
     def is_finished(self):
         return os.path.exists(self.half_map(1))
+
+    def problem(self, iteration=None):
+        """Why this is not the root of a RELION run, as a sentence naming the path, or None.
+        A root has ``<root>_itNNN_optimiser.star`` or ``_sampling.star`` files, the final
+        half map or model, or relion_dem's run log. With ``iteration``: also every file of
+        that iteration that ``relion_refine --continue`` reads. Every entry point that takes
+        a run root or an optimiser STAR asks here."""
+        folder = os.path.dirname(self.root) or '.'
+        if not os.path.isdir(folder):
+            return '%s: folder %s does not exist' % (self.root, folder)
+        if os.path.isdir(self.root):
+            roots = self.find_roots(self.root)
+            return '%s: a folder, not a run root (%s)' % (
+                self.root, 'give one of its runs: %s' % ', '.join(roots) if roots else 'no RELION run in it')
+        found = (self.iteration_files(self.OPTIMISER) or self.iterations() or self.is_finished()
+                 or self.converged or os.path.exists(self.log))
+        if not found:
+            what = 'a file, not a run root: ' if os.path.exists(self.root) else ''
+            return '%s: %sno RELION run there (no %s_it*%s, no %s)' % (self.root, what, self.root,
+                                                                         self.OPTIMISER, self.log)
+        if iteration is not None:
+            missing = [p for p in (self.optimiser(iteration), self.sampling(iteration),
+                                   self.iteration_path(iteration, self.DATA), self.half_model(iteration, 1),
+                                   self.half_model(iteration, 2)) if not os.path.isfile(p)]
+            if missing:
+                return '%s: iteration %d is incomplete (no %s)' % (self.root, iteration, ', no '.join(missing))
+        return None
 
     @property
     def converged(self):

@@ -3,7 +3,12 @@
 The runtime writes every map atomically (a hidden temporary, then a rename) and works in a
 hidden folder it removes; a killed call's folder is removed by the next one. After a
 refinement, whatever its path (regularized, plain, killed and continued, through a queue),
-:func:`find` must return nothing. Used by the tests, the benchmark and the Scipion tests.
+:func:`find` must return nothing.
+
+A check, not part of a run. It stays in the package (not under tests/) because code outside
+tests/ calls it at run time: the benchmark (``relion_dem_dev/bench/arms.py`` records
+``files_lost`` of every arm) and the Scipion tests shipped with the plugin
+(``relion_dem/tests/base.py``); tests/conftest.py uses it too.
 """
 import os
 

@@ -1,11 +1,13 @@
 """The bundled denoising network (pure core: no Scipion; TensorFlow only inside the network environment).
 
-- :mod:`.split`: train / held-out split of the atomic models (``HOLDOUT``, ``EXCLUDED``);
-- :mod:`.simdata`: simulated mid-refinement half-maps and honest targets (numpy);
 - :mod:`.inference`: deepEMhancer-style application of any network to a map (numpy);
 - :mod:`.model`: the 3D U-Net (Keras);
-- :mod:`.train`: the seeded training command; :mod:`.worker`: the program the ``network`` and
-  ``keras`` enhancer backends run; :mod:`.install`: ``relion_dem install-network``.
+- :mod:`.worker`: the program the ``network`` and ``keras`` enhancer backends run;
+  :mod:`.service`: the persistent server of that worker (TensorFlow and the model load once);
+- :mod:`.install`: ``relion_dem install-network`` (the network environment).
+
+Training (train / held-out split, simulated half-maps, the seeded training command) is in the
+checkout only: ``relion_dem_dev/training``.
 
 Shipped weights, settings and model card: ``weights/relion_dem_unet.{keras,json}``, ``weights/MODEL_CARD.md``.
 """

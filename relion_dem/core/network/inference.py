@@ -7,10 +7,9 @@
    Optionally (``input_lowpass_A``: the data's resolution, FSC 1/7, as the runtime passes it)
    the input is first tapered to zero from that resolution to ``INPUT_TAPER`` times its
    frequency: what lies beyond is noise the FSC guard discards from the output anyway, and
-   undamped noise up to a fine grid's Nyquist would otherwise dominate the noise statistics
-   of step 2 and make the molecule look like noise to the network (EMD-11007 resampled to a
-   1 Å grid with white noise, R 7 Å, a training checkpoint: FSC with the truth 0.68 → 0.03
-   without it);
+   the noise statistics of step 2 must be those of the band the network reads, not of
+   undamped noise up to a fine grid's Nyquist, which makes the molecule look like noise to
+   the network;
 2. noise-statistics normalization on that grid (what the network sees, as in training):
    ``(x - noise_mean) / (10 * noise_std)``, clipped at ``MAX_NORMALIZED`` (the noise then has
    standard deviation 0.1; deepEMhancer's convention), the noise statistics measured outside
@@ -31,8 +30,7 @@ numpy, so it is testable without TensorFlow.
 """
 import numpy as np
 
-from relion_dem.core.analysis import fourier
-from relion_dem.core.analysis import fsc as fsc_mod
+from relion_dem.core.maths import fourier
 from relion_dem.core.guards.threshold import THRESHOLD
 
 #: deepEMhancer's normalization: noise of std 0.1; values clipped at this bound
@@ -40,7 +38,7 @@ NOISE_STD_NORMALIZED = 0.1
 MAX_NORMALIZED = 200.0
 #: noise is measured on voxels farther than this fraction of the box from its centre
 NOISE_RADIUS = 0.45
-#: the input band limit tapers from 1/R to this many times 1/R (training zeroed inputs beyond
+#: the input band limit tapers from 1/R to this many times 1/R (training zeroes the input beyond
 #: 1.15-2 times 1/R in half of its samples, as RELION's current image size does)
 INPUT_TAPER = 1.3
 
@@ -73,6 +71,7 @@ def normalize(data, stats=None):
 
 
 def restore(y, stats):
+    """The network's output ``y`` back in the map's units: the inverse of :func:`normalize` with ``stats``."""
     mean, std = stats
     return (y * (std / NOISE_STD_NORMALIZED) + mean).astype(np.float32)
 
@@ -90,7 +89,7 @@ def data_resolution(fsc, voxel_size, threshold=THRESHOLD):
     """The resolution (Å) where the gold-standard FSC falls below the guards' ``threshold``:
     where the runtime's input band limit starts (the FSC guard keeps the network's map up to
     about there)."""
-    return float(fsc_mod.resolution(fsc, voxel_size, threshold))
+    return float(fourier.resolution(fsc, voxel_size, threshold))
 
 
 def band_limited(data, voxel_size, resolution_A, taper=INPUT_TAPER):
@@ -191,7 +190,7 @@ def beyond_nyquist_from(output, source, voxel_size, net_voxel_size, edge=0.05):
 def support_shell(output, source, sigmas=3.0, first=2):
     """First Fourier shell (>= ``first``) where FSC(output, source) is below ``sigmas`` / sqrt(N),
     N the number of Fourier coefficients in the shell; box//2 + 1 if it never is."""
-    curve = fsc_mod.fsc(output, source)
+    curve = fourier.fsc(output, source)
     n_shell = len(curve)
     idx = fourier.radial_index(output.shape).ravel()
     counts = np.bincount(idx[idx < n_shell], minlength=n_shell)

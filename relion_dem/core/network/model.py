@@ -1,8 +1,5 @@
 """The network: a compact 3D U-Net (TensorFlow/Keras); imported only inside the network environment."""
 
-#: architecture defaults of the shipped model
-ARCHITECTURE = dict(base=12, depth=3)
-
 
 def build_unet(base=16, depth=3, seed=None):
     """Fully convolutional 3D U-Net: ``depth`` poolings, ``base`` channels doubling per level.

@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from relion_dem.core.analysis import masks
-from relion_dem.core.analysis.fsc import fsc, resolution, shell_resolutions
+from relion_dem.core.maths import masks
+from relion_dem.core.maths.fourier import fsc, resolution, shell_resolutions
 from relion_dem.core.enhancers import CallContext, EnhancerError, create, default_enhancer
 from relion_dem.core.enhancers.process import EnhancerFailure, check_enhanced, run_enhancer
 from relion_dem.core.io import mrc, star
@@ -59,6 +59,7 @@ def resolve_inputs(half1=None, half2=None, root=None):
 
 
 def read_halves(half1, half2, star_voxel=None):
+    """The two half-maps and their voxel size, checked: same box, same voxel size (and the run's, if given)."""
     a, va = mrc.read(half1, cubic=True)
     b, vb = mrc.read(half2, cubic=True)
     if a.shape != b.shape:
@@ -74,6 +75,7 @@ def read_halves(half1, half2, star_voxel=None):
 
 
 def read_mask(path, shape):
+    """The mask at ``path``, checked: the half-maps' box, values in [0, 1]."""
     m, _ = mrc.read(path, cubic=True)
     if m.shape != shape:
         raise DenoiseError('%s: mask box %s differs from the half-maps %s' % (path, m.shape, shape))
@@ -168,6 +170,7 @@ def denoise(half1, half2, out, cfg, mask_path=None, star_voxel=None, force=False
 
 
 def summary_lines(r):
+    """The lines ``relion_dem denoise`` prints about its result ``r``."""
     v = r.get('harm_guard_verdict') or {}
     return ['relion_dem denoise: half-maps %s, %s (%d³, %.3f Å): FSC 0.143 at %.2f Å'
             % (r['half1'], r['half2'], r['box'], r['voxel_size'], r['fsc_resolution_A']),
@@ -182,6 +185,7 @@ def summary_lines(r):
 
 
 def build_parser():
+    """The argument parser of ``relion_dem denoise``."""
     p = argparse.ArgumentParser(prog='relion_dem denoise', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('halves', nargs='*', metavar='HALF', help='the two unfiltered half-maps')
@@ -196,11 +200,15 @@ def build_parser():
 
 
 def main(argv=None):
+    """``relion_dem denoise``: exit status 0 on success, 2 on an input, option or enhancer error."""
     from relion_dem.core.runtime import config as config_mod
     a = build_parser().parse_args(argv)
     try:
         if bool(a.root) == bool(a.halves) or (a.halves and len(a.halves) != 2):
             raise DenoiseError('give two half-maps, or --root of a finished refinement')
+        why = a.root and RelionRun(a.root).problem()
+        if why:
+            raise DenoiseError('--root %s' % why)
         half1, half2, star_voxel = resolve_inputs(*(a.halves or [None, None]), root=a.root)
         settings = dict(options.enhancer_settings(a), **options.guard_settings(a))
         if not settings['enhancer']:

@@ -18,13 +18,14 @@ from relion_dem.core.io.layout import RelionRun
 
 ENV_VAR = 'RELION_DEM_CONFIG'
 FILE_NAME = 'relion_dem.json'
-GATES = ('local_searches', 'from_iteration', 'always', 'never')
+GATES = ('local_searches', 'stalled', 'from_iteration', 'always', 'never')
 
 DEFAULTS = {
     'enhancer': None,              # a name from relion_dem.core.enhancers.BACKENDS; None: the default
     'enhancer_options': {},        # backend-specific settings (see each backend)
     'gate': 'local_searches',      # when to regularize, one of GATES
     'gate_iteration': 1,           # first iteration regularized with gate 'from_iteration'
+    'gate_stall_iterations': 2,    # gate 'stalled': RELION's iterations without resolution gain
     'local_healpix_order': None,   # None: RELION's --auto_local_healpix_order, read from the run
     'regularize_final': False,     # the final (no _half) reconstruction stays plain by default
     'fsc_guard': True,             # FSC guard: plain map beyond FSC < guard_threshold (core.guards.fsc)
@@ -63,17 +64,18 @@ def validate(cfg, source='<config>'):
                           % (source, ', '.join(unknown), ', '.join(sorted(DEFAULTS))))
     out = dict(DEFAULTS)
     out.update(cfg)
-    from relion_dem.core.enhancers import BACKENDS, default_enhancer
+    from relion_dem.core.enhancers import BACKENDS, MISSING, default_enhancer, not_loaded
     if out['enhancer'] is None:
         out['enhancer'] = default_enhancer()[0]
     if out['enhancer'] not in BACKENDS:
-        raise ConfigError('%s: enhancer %r is not one of %s'
-                          % (source, out['enhancer'], ', '.join(sorted(BACKENDS))))
+        raise ConfigError('%s: enhancer %r is not one of %s%s'
+                          % (source, out['enhancer'], ', '.join(sorted(BACKENDS)),
+                             ' (%s)' % not_loaded(out['enhancer']) if MISSING else ''))
     if out['gate'] not in GATES:
         raise ConfigError('%s: gate %r is not one of %s' % (source, out['gate'], ', '.join(GATES)))
     if not isinstance(out['enhancer_options'], dict):
         raise ConfigError('%s: enhancer_options must be a JSON object' % source)
-    for key in ('timeout_s', 'lock_timeout_s', 'guard_threshold', 'gate_iteration'):
+    for key in ('timeout_s', 'lock_timeout_s', 'guard_threshold', 'gate_iteration', 'gate_stall_iterations'):
         if not isinstance(out[key], (int, float)) or isinstance(out[key], bool) or out[key] < 0:
             raise ConfigError('%s: %s must be a non-negative number, not %r' % (source, key, out[key]))
     if not isinstance(out['minres_map'], int) or isinstance(out['minres_map'], bool) or out['minres_map'] < 0:

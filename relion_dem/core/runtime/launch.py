@@ -94,14 +94,20 @@ def plan(relion_args, settings, cwd=None, relion_version=None):
     continued = option_value(args, '--continue')
     general = None
     if continued and os.path.exists(here(continued)):
+        if os.path.isdir(here(continued)):
+            raise RefineError('--continue %s: a folder, not an optimiser STAR (<root>_itNNN_optimiser.star)'
+                              % continued)
         try:
-            layout.continued_root(continued)
+            root, iteration = layout.continued_root(continued)
             general = star.block(star.read(here(continued)), 'optimiser_general')
             auto = general.get('_rlnDoAutoRefine', int, 0) and general.get('_rlnDoSplitRandomHalves', int, 0)
         except (star.StarError, ValueError) as e:
             raise RefineError('--continue %s' % e)
         if not auto:
             raise RefineError('--continue %s: not a gold-standard auto-refine run' % continued)
+        why = layout.RelionRun(here(root) if cwd else root).problem(iteration)   # names paths as given
+        if why:
+            raise RefineError('--continue %s: %s' % (continued, why))
     elif not continued:
         if '--auto_refine' not in args:
             raise RefineError('relion_dem regularizes 3D auto-refine: add --auto_refine '
@@ -153,11 +159,11 @@ def prepare(relion_args, settings, np_procs=3, cwd=None):
         args = args[1:]
     if np_procs < 3:
         raise RefineError('auto-refine with two half sets needs at least 3 MPI processes (--np 3)')
+    p = plan(args, settings, cwd)     # first: a wrong path is named even where RELION is missing
     try:
         program = find_program('relion_refine_mpi')
     except RelionError as e:
         raise RefineError(str(e))
-    p = plan(args, settings, cwd)
     os.makedirs(os.path.dirname(p.config_path), exist_ok=True)
     config_mod.write(p.config_path, p.config)
     env = mpi_environment()

@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from relion_dem.core.maths import rotations
+
 CYCLIC = re.compile(r'^C(\d+)$')
 
 
@@ -21,9 +23,8 @@ class AssemblyError(ValueError):
 
 def order(sym):
     """The number of operators of point group ``sym`` (RELION's symbols; 1 for C1 or None)."""
-    from relion_dem.core.analysis import angles
     try:
-        return len(angles.symmetry_matrices(sym or 'C1'))
+        return len(rotations.symmetry_matrices(sym or 'C1'))
     except ValueError as e:
         raise AssemblyError(str(e))
 
@@ -32,13 +33,12 @@ def invariant(st, sym, tolerance_A=0.5):
     """Is the model mapped onto itself by every operator of ``sym`` (RELION's matrices) about the
     centroid of its CA atoms? (median distance of the turned CA atoms to the nearest CA atom)"""
     from scipy.spatial import cKDTree
-    from relion_dem.core.analysis import angles
     ca = np.array([p for ch in st[0] for p in _ca(ch).values()])
     if len(ca) < 10:
         return False
     p = ca - ca.mean(0)
     tree = cKDTree(p)
-    return all(np.median(tree.query(p @ np.asarray(L).T)[0]) < tolerance_A for L in angles.symmetry_matrices(sym))
+    return all(np.median(tree.query(p @ np.asarray(L).T)[0]) < tolerance_A for L in rotations.symmetry_matrices(sym))
 
 
 def build(st, sym):
@@ -116,8 +116,7 @@ def cyclic(st, sym, tolerance_deg=5.0):
     out = gemmi.Structure()
     out.cell = st.cell
     out.add_model(gemmi.Model('1'))
-    from relion_dem.core.analysis import angles
-    for k, L in enumerate(angles.symmetry_matrices(sym)):   # RELION's own operators, identity first
+    for k, L in enumerate(rotations.symmetry_matrices(sym)):   # RELION's own operators, identity first
         T = np.asarray(L) @ M
         copy = gemmi.Chain(chr(ord('A') + k))
         for res in first:

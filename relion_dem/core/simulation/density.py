@@ -9,7 +9,7 @@ import tempfile
 
 import numpy as np
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 
 
 class ModelError(ValueError):

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from relion_dem.core.simulation import assembly, density
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.io import mrc, star
 from relion_dem.core.io.relion import run as run_relion
 
@@ -32,6 +32,7 @@ def random_orientations(n, rng, cone_deg=None):
 
 
 def optics_block(voxel_size, box, voltage=300.0, cs=2.7, amplitude_contrast=0.1):
+    """RELION's optics block of the simulated particles (one optics group)."""
     return star.Block('optics', labels=[
         '_rlnOpticsGroupName', '_rlnOpticsGroup', '_rlnMicrographOriginalPixelSize',
         '_rlnVoltage', '_rlnSphericalAberration', '_rlnAmplitudeContrast',

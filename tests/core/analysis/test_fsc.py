@@ -20,7 +20,8 @@ import pytest
 
 from relion_dem.core.simulation import density
 from relion_dem.core.io import mrc
-from relion_dem.core.analysis import fsc as F, masks
+from relion_dem.core.analysis import fsc as F
+from relion_dem.core.maths import masks
 
 from .conftest import MODEL, needs_relion
 
@@ -100,7 +101,7 @@ def test_randomize_phases_keeps_amplitudes_and_low_shells():
     a = rng.normal(size=(24, 24, 24))
     r = F.randomize_phases(a, 5, rng=2)
     fa, fr = np.fft.rfftn(a), np.fft.rfftn(r)
-    from relion_dem.core.analysis import fourier
+    from relion_dem.core.maths import fourier
     rad = fourier.radial_frequency(a.shape)
     np.testing.assert_allclose(fr[rad < 5], fa[rad < 5], atol=1e-8)
     inner = (rad >= 5) & (rad < 11)   # away from the Hermitian planes rfftn symmetrizes

@@ -12,7 +12,7 @@ give the medians within 0.5 Å and FSC-Q within 0.35 Å. A model displaced from 
 import numpy as np
 import pytest
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.analysis import fscq as FQ
 
 N, APIX, S0 = 40, 3.0, 50.0
@@ -51,7 +51,7 @@ def test_perfect_model_stationary_signal(maps):
 
 
 def FQ_half_at(r, xyz):
-    from relion_dem.core.analysis.model import interpolate
+    from relion_dem.core.analysis.atomic_model import interpolate
     return interpolate(r['res_half'], APIX, xyz, order=0)
 
 

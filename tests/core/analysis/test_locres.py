@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.io import mrc
 from relion_dem.core.analysis import locres as L
 
@@ -79,7 +79,7 @@ def test_real_refinement_locres(refinements, tmp_path):
     root = os.path.join(refinements, 'Plain', 'run')
     lr, v, _ = L.relion_locres(root + '_half1_class001_unfil.mrc', root + '_half2_class001_unfil.mrc',
                                str(tmp_path / 'lr' / 'relion'))
-    from relion_dem.core.analysis import masks
+    from relion_dem.core.maths import masks
     truth, apix = mrc.read(os.path.join(refinements, 'truth.mrc'))
     st = L.statistics(lr, masks.soft_mask(truth, apix))
     glob = runinfo.final_resolution(root)

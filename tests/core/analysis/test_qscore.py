@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from relion_dem.core.simulation import density
-from relion_dem.core.analysis import model as M, qscore as Q
+from relion_dem.core.analysis import atomic_model as M, qscore as Q
 
 from .conftest import MODEL
 

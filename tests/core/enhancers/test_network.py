@@ -6,11 +6,12 @@ import sys
 import numpy as np
 import pytest
 
-from relion_dem.core.analysis import fourier, fsc as fsc
+from relion_dem.core.analysis import fsc as fsc
+from relion_dem.core.maths import fourier
 from relion_dem.core.io import mrc
 from relion_dem.core.enhancers import process
 from relion_dem.core.enhancers import BACKENDS, CallContext, EnhancerError, create
-from relion_dem.core.enhancers.network import SERVICE, SHIPPED_MODEL, WORKER, KerasEnhancer, NetworkEnhancer
+from relion_dem.core.enhancers.bundled_network import SERVICE, SHIPPED_MODEL, WORKER, KerasEnhancer, NetworkEnhancer
 from relion_dem.core.network import install
 from relion_dem_dev.training import simdata
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.analysis.fsc import fsc
 from relion_dem.core.guards import fsc as guard, harm as harm_guard
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from relion_dem import cli
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 from relion_dem.core.io import mrc
 from relion_dem.core.simulation import density
 
@@ -87,6 +87,10 @@ def test_outputs_never_overwritten(maps):
 def test_bad_inputs_named(maps, tmp_path, capsys):
     assert cli.main(['denoise', str(maps / 'half1.mrc'), '--out', str(tmp_path / 'x.mrc')]) == 2
     assert 'give two half-maps' in capsys.readouterr().err
+    assert cli.main(['denoise', '--root', str(tmp_path / 'Refine' / 'run'), '--out', str(tmp_path / 'x.mrc')]) == 2
+    assert 'Refine/run: folder %s does not exist' % (tmp_path / 'Refine') in capsys.readouterr().err
+    (tmp_path / 'Refine').mkdir()
+    (tmp_path / 'Refine' / 'run_it003_optimiser.star').write_text('')      # a run, unfinished
     assert cli.main(['denoise', '--root', str(tmp_path / 'Refine' / 'run'), '--out', str(tmp_path / 'x.mrc')]) == 2
     assert 'run_half1_class001_unfil.mrc: half-map does not exist' in capsys.readouterr().err
     small = tmp_path / 'small.mrc'

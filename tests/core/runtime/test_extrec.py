@@ -282,7 +282,7 @@ def test_reconstruction_failure_is_logged(run_dir):
 
 def shell_coefficients(data, shells):
     """Fourier coefficients of ``data`` in the given shells (rounded radius)."""
-    from relion_dem.core.analysis import fourier
+    from relion_dem.core.maths import fourier
     idx = fourier.radial_index(data.shape)
     return np.fft.rfftn(data.astype(np.float64))[np.isin(idx, shells)]
 

@@ -84,3 +84,51 @@ def test_solvent_mask_radius_from_real_optimiser_star(run_dir):
         f.write(text.replace('_rlnDoSolventFlattening                                          1',
                              '_rlnDoSolventFlattening                                          0'))
     assert gate.solvent_mask_radius(call.root, call.iteration, 3.0) is None
+
+
+def write_optimiser(run_dir, iteration, without_gain):
+    """A copy of RELION 3.1's optimiser STAR for ``iteration`` with ``without_gain`` iterations
+    without resolution gain."""
+    src = run_dir / 'Refine' / 'run_it000_optimiser.star'
+    text = src.read_text()
+    line = '_rlnNumberOfIterWithoutResolutionGain                            0'
+    assert line in text
+    (run_dir / 'Refine' / ('run_it%03d_optimiser.star' % iteration)).write_text(
+        text.replace(line, '_rlnNumberOfIterWithoutResolutionGain                            %d' % without_gain))
+
+
+def test_stalled_opens_in_global_searches_once_relion_stalls(run_dir):
+    """Global searches (healpix order 1 < 2). RELION's counts of iterations without resolution
+    gain 0, 1 (RELION would raise the sampling if the orientations settled): closed; 2: open."""
+    call = gate.parse_call(make_run(run_dir, iteration=7, local_order_seen=False))
+    write_optimiser(run_dir, 5, 0)
+    write_optimiser(run_dir, 6, 1)
+    d = gate.decide(cfg(gate='stalled'), call)
+    assert not d.regularize and 'global searches' in d.reason
+    write_optimiser(run_dir, 6, 2)
+    d = gate.decide(cfg(gate='stalled'), call)
+    assert d.regularize and d.reason.startswith('stalled: 2 iterations without resolution gain') and 'iteration 6' in d.reason
+    assert not gate.decide(cfg(gate='stalled', gate_stall_iterations=3), call).regularize
+    assert not gate.decide(cfg(gate='local_searches'), call).regularize   # the default does not look
+
+
+def test_stalled_stays_open_after_a_gain(run_dir):
+    """Once RELION stalled the gate stays open, even when the next iteration gains resolution."""
+    call = gate.parse_call(make_run(run_dir, iteration=7, local_order_seen=False))
+    write_optimiser(run_dir, 4, 2)
+    write_optimiser(run_dir, 5, 0)
+    write_optimiser(run_dir, 6, 0)
+    d = gate.decide(cfg(gate='stalled'), call)
+    assert d.regularize and 'after iteration 4' in d.reason
+
+
+def test_stalled_ignores_optimiser_stars_of_later_iterations(run_dir):
+    call = gate.parse_call(make_run(run_dir, iteration=7, local_order_seen=False))
+    write_optimiser(run_dir, 7, 5)                      # written after this call: not evidence for it
+    assert not gate.decide(cfg(gate='stalled'), call).regularize
+
+
+def test_stalled_opens_in_local_searches_as_the_default(run_dir):
+    call = gate.parse_call(make_run(run_dir, iteration=7, local_order_seen=True))
+    d = gate.decide(cfg(gate='stalled'), call)
+    assert d.regularize and d.reason.startswith('local searches')

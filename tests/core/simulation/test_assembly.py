@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from relion_dem.core.analysis import angles
+from relion_dem.core.maths import rotations
 from relion_dem.core.io import mrc
 from relion_dem.core.simulation import assembly, density, recipes, simulate
 from conftest import needs_relion
@@ -32,7 +32,7 @@ def test_cyclic_finds_the_axis_and_builds_an_exact_assembly_on_z():
     p = density.atom_positions(out)
     assert len(p) == 2 * len(density.atom_positions(density.read_model(recipes.default_structure())))
     # every RELION C2 operator maps the assembly onto itself
-    for L in angles.symmetry_matrices('C2'):
+    for L in rotations.symmetry_matrices('C2'):
         moved = p @ np.asarray(L).T
         from scipy.spatial import cKDTree
         assert cKDTree(p).query(moved)[0].max() < 1e-3

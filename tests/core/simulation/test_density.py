@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from relion_dem.core.simulation import density, recipes
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 
 
 def test_potential_is_centred_band_limited_and_positive():

@@ -4,14 +4,14 @@ import mrcfile
 import numpy as np
 import pytest
 
-from relion_dem.core.analysis import euler, fsc as fsc
+from relion_dem.core.analysis import fsc as fsc
 from relion_dem.core.io import mrc, star
 from relion_dem.core.simulation import recipes, simulate
 from conftest import needs_relion
 
 
 def _shell_power(data, shell):
-    from relion_dem.core.analysis import fourier
+    from relion_dem.core.maths import fourier
     return float((np.abs(np.fft.rfftn(data)) ** 2)[fourier.radial_index(data.shape) == shell].sum())
 
 
@@ -66,15 +66,3 @@ def test_orientations_uniform_and_cone():
     assert np.mean(np.cos(np.radians(tilt))) == pytest.approx(0.0, abs=0.02)
     _, tilt, _ = simulate.random_orientations(2000, rng, cone_deg=40)
     assert tilt.max() <= 40
-
-
-def test_euler_matches_relion_convention():
-    # RELION: A = Rz(psi) Ry(tilt) Rz(rot); the projection direction is A's third row
-    a = euler.matrices(0, 90, 0)[0]
-    np.testing.assert_allclose(a[2], [1, 0, 0], atol=1e-12)
-    a = euler.matrices(90, 90, 0)[0]
-    np.testing.assert_allclose(a[2], [0, 1, 0], atol=1e-12)
-    r = euler.matrices([10, 50], [20, 60], [30, 70])
-    assert euler.angular_distance(r, r) == pytest.approx([0, 0], abs=1e-5)
-    # a 180-degree in-plane turn is 180 degrees away
-    assert euler.angular_distance(euler.matrices(10, 20, 30), euler.matrices(10, 20, 210))[0] == pytest.approx(180)

@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from relion_dem.core.analysis import fourier, fsc as fsc
+from relion_dem.core.analysis import fsc as fsc
+from relion_dem.core.maths import fourier
 from relion_dem_dev.training import simdata
 
 MODEL = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'relion_dem', 'data', 'adk_open.pdb.gz')

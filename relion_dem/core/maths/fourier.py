@@ -1,4 +1,11 @@
-"""Small Fourier-space helpers shared by filters, guard, metrics and simulation."""
+"""Fourier-space primitives shared by filters, guards, network, metrics and simulation.
+
+Shells: :func:`radial_index` (integer shell of every ``rfftn`` coefficient),
+:func:`apply_shell_weights`; filters: :func:`lowpass`, :func:`lowpass_weights`; resampling:
+:func:`crop`, :func:`pad_or_resample`; the FSC per shell (:func:`fsc`, RELION's shells),
+:func:`resolution` where it crosses a threshold, :func:`shell_resolutions`. The masked FSC
+with its phase-randomization correction is ``relion_dem.core.analysis.fsc``.
+"""
 import numpy as np
 
 
@@ -73,3 +80,48 @@ def pad_or_resample(data, box):
     lo = box // 2 - n // 2
     out[lo:lo + n, lo:lo + n, lo:lo + n] = f
     return (np.fft.ifftn(np.fft.ifftshift(out)).real * (float(box) / n) ** 3)
+
+
+def _fsc(a, b, mask=None):
+    """FSC per shell (index 0 .. box//2) between maps ``a`` and ``b`` (optionally masked)."""
+    if a.shape != b.shape:
+        raise ValueError('FSC: maps differ in shape: %s vs %s' % (a.shape, b.shape))
+    if mask is not None:
+        a, b = a * mask, b * mask
+    fa, fb = np.fft.rfftn(a), np.fft.rfftn(b)
+    idx = radial_index(a.shape).ravel()
+    n = a.shape[0] // 2 + 1
+    keep = idx < n
+    idx = idx[keep]
+    fa, fb = fa.ravel()[keep], fb.ravel()[keep]
+    num = np.bincount(idx, (fa * np.conj(fb)).real, n)
+    da = np.bincount(idx, np.abs(fa) ** 2, n)
+    db = np.bincount(idx, np.abs(fb) ** 2, n)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        out = num / np.sqrt(da * db)
+    return np.nan_to_num(out)
+
+
+def fsc(a, b, mask=None):
+    """FSC per shell 0 .. box//2 (double precision; same shells as RELION's getFSC)."""
+    return _fsc(np.asarray(a, np.float64), np.asarray(b, np.float64), mask)
+
+
+def resolution(curve, voxel_size, threshold=0.143):
+    """Resolution (Å) where ``curve`` first falls below ``threshold`` (linear interpolation
+    between shells); Nyquist if it never does."""
+    curve = np.asarray(curve, dtype=float)
+    box = 2 * (len(curve) - 1)
+    for i in range(1, len(curve)):
+        if curve[i] < threshold:
+            f0, f1 = curve[i - 1], curve[i]
+            shell = i - 1 + (f0 - threshold) / (f0 - f1) if f0 != f1 else i
+            shell = max(shell, 1e-6)
+            return box * voxel_size / shell
+    return 2.0 * voxel_size
+
+
+def shell_resolutions(box, voxel_size):
+    """Resolution (Å) of each shell 0 .. box//2 (shell 0: inf)."""
+    with np.errstate(divide='ignore'):
+        return box * voxel_size / np.arange(box // 2 + 1, dtype=float)

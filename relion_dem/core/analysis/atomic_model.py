@@ -17,9 +17,11 @@ class Atoms:
         return len(self.xyz)
 
     def residue_keys(self):
+        """(chain, residue number, residue name) of each atom."""
         return list(zip(self.chain, self.resnum, self.resname))
 
     def subset(self, sel):
+        """The atoms selected by ``sel`` (indices or a boolean mask)."""
         sel = np.asarray(sel)
         if sel.dtype == bool:
             sel = np.nonzero(sel)[0]

@@ -3,13 +3,13 @@ import sys
 
 import numpy as np
 
-from relion_dem.core.enhancers import classical_filter
+from relion_dem.core.enhancers import classical
 from relion_dem.core.simulation import density, recipes
 from relion_dem.core.analysis import fsc as fsc
 from relion_dem.core.io import mrc
 
 
-def test_classical_filter_denoises_a_noisy_map(tmp_path):
+def test_classical_denoises_a_noisy_map(tmp_path):
     truth = density.potential_map(recipes.default_structure(), 40, 3.0)
     truth /= truth.std()
     noisy = truth + np.random.default_rng(0).normal(0, 1.5, truth.shape).astype(np.float32)
@@ -19,7 +19,7 @@ def test_classical_filter_denoises_a_noisy_map(tmp_path):
     rows = '\n'.join('%d 1.0 %.4f' % (i, c) for i, c in enumerate(curve))
     star.write_text('data_external_reconstruct_tau2\nloop_\n_rlnSpectralIndex #1\n'
                     '_rlnReferenceTau2 #2\n_rlnGoldStandardFsc #3\n' + rows + '\n')
-    subprocess.run([sys.executable, '-m', 'relion_dem.core.enhancers.classical_filter', str(tmp_path / 'in.mrc'),
+    subprocess.run([sys.executable, '-m', 'relion_dem.core.enhancers.classical', str(tmp_path / 'in.mrc'),
                     str(tmp_path / 'out.mrc'), '--star', str(star)], check=True)
     out, voxel = mrc.read(tmp_path / 'out.mrc')
     assert voxel == 3.0
@@ -29,5 +29,5 @@ def test_classical_filter_denoises_a_noisy_map(tmp_path):
 
 
 def test_fsc_weights():
-    w = classical_filter.fsc_weights([1.0, 0.5, 0.0, -0.2])
+    w = classical.fsc_weights([1.0, 0.5, 0.0, -0.2])
     np.testing.assert_allclose(w, [1.0, np.sqrt(2 / 3), 0.0, 0.0])

@@ -1,4 +1,4 @@
-"""Backends ``network`` (the bundled denoising network) and ``keras`` (a user's Keras model).
+"""Backends ``network`` (the network bundled with relion_dem) and ``keras`` (a user's Keras model).
 
 Both run the network with the python of the *network environment* (``relion_dem
 install-network``), never in this process: TensorFlow must not load next to Scipion's
@@ -34,16 +34,25 @@ present; deepEMhancer's 1 Å, 64, 16 otherwise).
 import os
 
 from relion_dem.core.network import SHIPPED_MODEL, install
-from relion_dem.core.enhancers import register
 from relion_dem.core.enhancers.base import Enhancer, EnhancerError
+from relion_dem.core.enhancers.registry import register
 
 NETWORK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'network')
 WORKER = os.path.join(NETWORK_DIR, 'worker.py')
 SERVICE = os.path.join(NETWORK_DIR, 'service.py')
 
 
+@register
 class NetworkEnhancer(Enhancer):
+    """The 3D U-Net shipped with relion_dem, run on the CPU in its own environment."""
     name = 'network'
+    label = 'bundled network (CPU)'
+    form_index = 0
+    install_hint = 'relion_dem install-network'
+    # the Scipion binary of relion_dem.constants.NETWORK_PACKAGE (a core module never imports it)
+    scipion_install_hint = 'scipion3 installb relion_dem_network   (or: relion_dem install-network)'
+    methods = ('The denoiser was the 3D U-Net shipped with relion_dem, trained on simulated half-maps, '
+               'run on the CPU.')
     options = dict(model=None, python=None, batch_size=4, threads=0, noise_stats=None,
                    keep_beyond_nyquist=True, whole_up_to=None, solvent_mask=True, persistent=True, idle_s=600,
                    input_lowpass=True)
@@ -73,13 +82,16 @@ class NetworkEnhancer(Enhancer):
 
     @property
     def model(self):
+        """Absolute path of the Keras model file."""
         return os.path.abspath(os.path.expanduser(self.opts['model'] or SHIPPED_MODEL))
 
     @property
     def python(self):
+        """The network environment's python."""
         return os.path.expanduser(self.opts['python'] or install.default_python())
 
     def command(self, input_path, output_path, ctx):
+        """The worker's (or the persistent server's) argument list for this call."""
         if self.opts['persistent']:
             head = [self.python, '-E', '-s', SERVICE, '--idle', repr(float(self.opts['idle_s'])), '--']
         else:
@@ -106,6 +118,7 @@ class NetworkEnhancer(Enhancer):
         return []
 
     def check(self):
+        """EnhancerError (with the fix) if the model file or the network environment is missing."""
         if not os.path.exists(self.model):
             raise EnhancerError('enhancer %s: model file %s does not exist%s'
                                 % (self.name, self.model, '' if self.opts['model'] else
@@ -118,12 +131,20 @@ class NetworkEnhancer(Enhancer):
                                 % (self.name, why))
 
     def describe(self):
+        """``NAME:MODEL``."""
         return '%s:%s' % (self.name, os.path.splitext(os.path.basename(self.model))[0])
 
 
+@register
 class KerasEnhancer(NetworkEnhancer):
-    """A user-provided Keras model file, applied like the bundled network."""
+    """A Keras model file of yours, run like the bundled network."""
     name = 'keras'
+    label = 'custom Keras model'
+    form_index = 4
+    scipion_install_hint = 'scipion3 installb relion_dem_network   (the custom model runs in the network environment)'
+    user_model = True
+    doctor_check = False   # needs the user's model file
+    methods = 'The denoiser was a user-provided Keras model, applied as relion_dem applies its bundled network.'
     #: a user's model may take fixed-size cubes only: always cubes unless told otherwise
     options = dict(NetworkEnhancer.options, net_voxel_size=None, cube=None, overlap=None, whole_up_to=0)
 
@@ -146,6 +167,3 @@ class KerasEnhancer(NetworkEnhancer):
                 extra += ['--' + key, str(int(self.opts[key]))]
         return extra
 
-
-register('network', NetworkEnhancer)
-register('keras', KerasEnhancer)

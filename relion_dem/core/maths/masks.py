@@ -6,10 +6,11 @@ raised-cosine edge ``soft_A`` wide.
 """
 import numpy as np
 
-from relion_dem.core.analysis import fourier
+from relion_dem.core.maths import fourier
 
 
 def soft_mask(data, voxel_size, lowpass_A=15.0, threshold=1.0, extend_A=3.0, soft_A=6.0):
+    """Soft (0..1) solvent mask of map ``data`` (low-pass, threshold, largest piece, dilation, soft edge)."""
     from scipy import ndimage
     d = np.asarray(data, np.float64)
     if lowpass_A:

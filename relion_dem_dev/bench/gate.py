@@ -1,0 +1,378 @@
+"""The gate benchmark: when should the network start regularizing? Gate policies compared seed
+by seed on data where RELION struggles and on data where it aligns.
+
+    python -m relion_dem_dev.bench.gate --dataset 1BD2-snr003 [--seeds 5] [--arms ...]
+
+Each data set (:data:`DATASETS`) is simulated afresh per seed (particles and RELION's
+``--random_seed`` both from the seed); every arm of a seed refines the same particles with
+the same recipe. Arms: vanilla RELION (``relion``) and the regularized refinement under each
+gate policy (``dem_<policy>``), both guards on; the oracle (the truth's angles) per seed.
+
+Per seed and arm: masked map-vs-truth resolution (FSC 0.5, Å, capped at Nyquist),
+median angular error, the fraction of particles within 10° of the truth, the iterations
+regularized and the first one. A **rescue**: plain RELION's median error above 15° and the
+arm's below 10°. A **break**: the reverse, or a masked resolution coarser than plain RELION's
+by more than the scatter (two sd of the paired differences of the default gate, at least
+one Fourier shell). Writes ``benchmarks/results/gate-<data set>.{json,md,png}``.
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from relion_dem.core.analysis import angles, runinfo
+from relion_dem.core.runtime import runlog
+
+from . import arms, data
+from .score import Scorer, score_oracle, score_refinement
+from .settings import REPO, log, settings_for
+
+#: name -> (structure id, scale, settings overrides, what it stands for); ``data`` in the
+#: overrides replaces the scale's simulation settings (the simulator's defaults for the rest)
+DATASETS = {
+    'adk_open-snr01': ('adk_open', 'standard',
+                       dict(data=dict(box=40, voxel_size=3.0, n_particles=600, snr=0.1, cone_deg=None)),
+                       'struggling: the demo\'s 23 kDa protein (40 px at 3 Å/px, 600 particles) at SNR 0.1, '
+                       'uniform orientations'),
+    '1BD2-snr003': ('1BD2', 'standard', dict(snr=0.03),
+                    'struggling: ~100 kDa complex at SNR 0.03, uniform orientations'),
+    '1BD2-cone40-snr005': ('1BD2', 'standard', dict(snr=0.05, cone=40.0),
+                           'struggling: the same complex in a 0-40° tilt cone at SNR 0.05'),
+    '1BD2-snr015': ('1BD2', 'standard', dict(),
+                    'aligning: the standard benchmark\'s data (SNR 0.15, uniform)'),
+}
+#: arm -> runtime settings (None: vanilla RELION)
+ARMS = {
+    'relion': None,
+    'dem_local_searches': dict(gate='local_searches'),
+    'dem_stalled': dict(gate='stalled'),
+    'dem_always': dict(gate='always'),
+}
+RESCUE_PLAIN_DEG, RESCUE_ARM_DEG = 15.0, 10.0
+
+
+def fraction_within(sc, data_star, degrees=10.0):
+    """Fraction of the particles whose orientation is within ``degrees`` of the truth."""
+    c = angles.compare(os.path.join(sc.dataset, sc.info['truth_particles']), data_star,
+                       sym=sc.info.get('symmetry') or 'C1')
+    return round(float(np.mean(np.asarray(c['angle_deg']) <= degrees)), 3)
+
+
+def regularized_iterations(dataset, root):
+    """Sorted iterations with at least one regularized call in the run log."""
+    path = os.path.join(dataset, root) + '_relion_dem.jsonl'
+    if not os.path.exists(path):
+        return []
+    return sorted({r['iteration'] for r in runlog.read(path) if r.get('regularized')})
+
+
+def reached_local_searches(dataset, root):
+    """Whether the finished run ``root`` reached its local-search healpix order."""
+    from relion_dem.core.runtime import gate
+    run = os.path.join(dataset, root)
+    local = gate.local_search_order(run, 10 ** 6)
+    orders = [r['healpix_order'] for r in runinfo.per_iteration(run) if r['healpix_order'] is not None]
+    return bool(orders) and local is not None and max(orders) >= local
+
+
+def run_seed(name, seed, arm_names, work, np_procs, enhancer):
+    """Every arm on one seed's data set; {arm: metrics}."""
+    sid, scale, overrides, _ = DATASETS[name]
+    overrides = dict(overrides)
+    replaced = overrides.pop('data', None)
+    s = settings_for(scale, **overrides)
+    if replaced:
+        s['data'] = dict(replaced)
+    structure = data.resolve_structure(sid)
+    folder = data.main_dataset(structure, os.path.join(work, 'seed%d' % seed), s, seed)
+    sc = Scorer(folder, structure)
+    session = arms.Session(dict(s['refine'], seed=seed), enhancer, np_procs)
+    nyquist = 2.0 * s['data']['voxel_size']
+    out, relion_root = {}, None
+    for arm in arm_names:
+        t = time.time()
+        if arm == 'dem_local_searches' and relion_root and not reached_local_searches(folder, relion_root):
+            # the runtime's unregularized path is vanilla RELION's (benchmarks/results/plain-path-1hvr.md:
+            # identical refinements), so a run whose gate stays closed follows vanilla RELION's trajectory;
+            # this gate opens only at local searches, which vanilla RELION never reached: the same run
+            out[arm] = dict(out['relion'], regularized_iterations=0, first_regularized=None,
+                            same_as='relion (never reached local searches: the gate stays closed)')
+            log('%s seed %d %s: identical to relion, not run (%s)' % (name, seed, arm, out[arm]['same_as']))
+            continue
+        if ARMS[arm] is None:
+            root, meta = session.vanilla(folder)
+            relion_root = root
+        else:
+            root, meta = session.refine(folder, arm, settings=ARMS[arm])
+        m, details = score_refinement(sc, folder, root, meta, locres=False, qscore=False)
+        its = regularized_iterations(folder, root)
+        out[arm] = dict(truth_res_masked_A=m['truth_res_masked_A'], at_nyquist=m['truth_res_masked_A'] <= nyquist + 1e-6,
+                        gold_res_A=m['gold_res_A'], ang_err_deg=m['ang_err_deg'],
+                        within_10deg=fraction_within(sc, os.path.join(folder, root) + '_data.star'),
+                        iterations=m['iterations'], regularized_iterations=len(its),
+                        first_regularized=its[0] if its else None, wall_s=m['wall_s'])
+        log('%s seed %d %s: %s (%.0f s)' % (name, seed, arm, out[arm], time.time() - t))
+    if relion_root:
+        om, _ = score_oracle(sc, arms.oracle(folder, relion_root, os.path.join(folder, 'runs', 'oracle')),
+                             os.path.join(folder, 'runs', 'oracle'))
+        out['oracle'] = dict(truth_res_masked_A=om['truth_res_masked_A'], ang_err_deg=om['ang_err_deg'])
+    return out
+
+
+def verdicts(per_seed, arm, default='dem_local_searches'):
+    """(rescues, breaks, the break threshold in Å) of ``arm`` against plain RELION over the seeds."""
+    diffs = [s[default]['truth_res_masked_A'] - s['relion']['truth_res_masked_A']
+             for s in per_seed if default in s and 'relion' in s]
+    shell = max(s['relion']['truth_res_masked_A'] for s in per_seed) / 12.0   # ~ one shell near there
+    scatter = max(2.0 * float(np.std(diffs, ddof=1)) if len(diffs) > 1 else 0.0, shell)
+    rescues = breaks = 0
+    for s in per_seed:
+        p, a = s['relion'], s[arm]
+        if p['ang_err_deg'] > RESCUE_PLAIN_DEG and a['ang_err_deg'] < RESCUE_ARM_DEG:
+            rescues += 1
+        if (p['ang_err_deg'] < RESCUE_ARM_DEG and a['ang_err_deg'] > RESCUE_PLAIN_DEG) or \
+                a['truth_res_masked_A'] - p['truth_res_masked_A'] > scatter:
+            breaks += 1
+    return rescues, breaks, round(scatter, 2)
+
+
+def summarize(name, per_seed, arm_names):
+    """The result dict: per seed, per arm means and sd, rescues and breaks."""
+    stats = {}
+    for arm in arm_names + ['oracle']:
+        rows = [s[arm] for s in per_seed if arm in s]
+        stats[arm] = {k: dict(mean=round(float(np.mean([r[k] for r in rows if r.get(k) is not None])), 3),
+                              sd=round(float(np.std([r[k] for r in rows if r.get(k) is not None], ddof=1)), 3)
+                              if len(rows) > 1 else None)
+                      for k in ('truth_res_masked_A', 'ang_err_deg', 'within_10deg', 'regularized_iterations',
+                                'wall_s') if any(r.get(k) is not None for r in rows)}
+    counts = counts_of(per_seed, arm_names)
+    sid, scale, overrides, what = DATASETS[name]
+    return dict(dataset=name, structure=sid, scale=scale, overrides=overrides, what=what,
+                seeds=[s['seed'] for s in per_seed], per_seed=per_seed, arms=stats, counts=counts,
+                date=time.strftime('%Y-%m-%d %H:%M'))
+
+
+def markdown(res):
+    """The result as Markdown: the per-seed table, then the means and the counts."""
+    arm_names = [a for a in res['arms'] if a != 'oracle']
+    lines = ['# Gate benchmark: %s' % res['dataset'], '',
+             '%s (%s scale, %s). Masked map-vs-truth resolution (FSC 0.5, Å; "≤ X (Nyquist)" where capped), '
+             'median angular error (°), fraction of particles within 10°, iterations regularized (first). '
+             'Both guards on in every DEM arm.' % (res['what'], res['scale'], json.dumps(res['overrides'])), '',
+             '| seed | arm | map vs truth (Å) | median error (°) | within 10° | regularized (first) | wall (s) |',
+             '|---|---|---|---|---|---|---|']
+    for s in res['per_seed']:
+        for arm in arm_names + ['oracle']:
+            r = s.get(arm)
+            if not r:
+                continue
+            res_a = ('≤ %.2f (Nyquist)' if r.get('at_nyquist') else '%.2f') % r['truth_res_masked_A']
+            lines.append('| %d | %s | %s | %.1f | %s | %s | %s |' % (
+                s['seed'], arm + (' (= relion, not run)' if r.get('same_as') else ''), res_a, r['ang_err_deg'],
+                '%.2f' % r['within_10deg'] if r.get('within_10deg') is not None else '-',
+                '%d (%s)' % (r['regularized_iterations'], r['first_regularized'])
+                if r.get('regularized_iterations') is not None else '-',
+                '%.0f' % r['wall_s'] if r.get('wall_s') is not None else '-'))
+    lines += ['', '| arm | map vs truth (Å) | median error (°) | within 10° | rescues | breaks |', '|---|---|---|---|---|---|']
+    for arm in arm_names + ['oracle']:
+        st, c = res['arms'][arm], res['counts'].get(arm, {})
+
+        def f(k, fmt='%.2f'):
+            v = st.get(k)
+            return '-' if not v else (fmt % v['mean']) + (' ± ' + fmt % v['sd'] if v['sd'] is not None else '')
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (arm, f('truth_res_masked_A'), f('ang_err_deg', '%.1f'),
+                                                         f('within_10deg'), c.get('rescues', '-'), c.get('breaks', '-')))
+    thr = {c['break_threshold_A'] for c in res['counts'].values()}
+    if any(r.get('same_as') for s in res['per_seed'] for r in s.values() if isinstance(r, dict)):
+        lines += ['', '"= relion, not run": vanilla RELION never reached local searches in that seed, so the '
+                      'default gate would never have opened; with the gate closed the runtime\'s path is vanilla '
+                      'RELION\'s (identical refinements, `plain-path-1hvr.md`), so that arm is the relion run.']
+    lines += ['', 'Rescue: plain RELION\'s median error > %g° and the arm\'s < %g°. Break: the reverse, or the arm\'s '
+                  'map-vs-truth coarser than plain RELION\'s by more than %s Å (two sd of the default gate\'s paired '
+                  'differences, at least about one shell). %d seeds: exploratory, no test corrected for multiplicity.'
+              % (RESCUE_PLAIN_DEG, RESCUE_ARM_DEG, ', '.join('%.2f' % t for t in sorted(thr)), len(res['seeds']))]
+    return '\n'.join(lines) + '\n'
+
+
+def figure(res, path):
+    """Per-seed map-vs-truth resolution of each arm (lines join one seed's arms)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    arm_names = [a for a in res['arms'] if a in res['per_seed'][0]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for s in res['per_seed']:
+        for ax, key in zip(axes, ('truth_res_masked_A', 'ang_err_deg')):
+            ax.plot(range(len(arm_names)), [s[a][key] for a in arm_names], 'o-', alpha=0.7, label='seed %d' % s['seed'])
+    for ax, label in zip(axes, ('map vs truth, masked (Å)', 'median angular error (°)')):
+        ax.set_xticks(range(len(arm_names)))
+        ax.set_xticklabels(arm_names, rotation=20, fontsize=8)
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    fig.suptitle('Gate policies: %s' % res['dataset'])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(res, out):
+    """Write ``gate-<data set>.{json,md,png}`` into ``out``; the path prefix."""
+    prefix = os.path.join(out, 'gate-%s' % res['dataset'])
+    with open(prefix + '.json', 'w') as f:
+        json.dump(res, f, indent=1)
+    with open(prefix + '.md', 'w') as f:
+        f.write(markdown(res))
+    figure(res, prefix + '.png')
+    return prefix
+
+
+#: the policies, least aggressive first (a tie goes to the earlier one)
+POLICIES = ('local_searches', 'stalled', 'always')
+
+
+def recommendation(results):
+    """(gate, reason) from gate results: among the policies that break no seed on any data set,
+    the one with the most rescues, then the finest mean paired map-vs-truth difference from
+    plain RELION (over the data sets it ran on); ``local_searches`` (the paper's) when every
+    other policy breaks a seed or none does better."""
+    tally = {}
+    for policy in POLICIES:
+        arm = 'dem_' + policy
+        runs = [r for r in results if arm in r['counts']]
+        if runs:
+            diffs = [r['counts'][arm].get('mean_diff_A', 0.0) for r in runs]
+            tally[policy] = (sum(r['counts'][arm]['rescues'] for r in runs),
+                             sum(r['counts'][arm]['breaks'] for r in runs), len(runs),
+                             round(float(np.mean(diffs)), 2))
+    safe = [p for p in POLICIES if p in tally and tally[p][1] == 0]
+    text = '; '.join('%s: %d rescues, %d breaks over %d data sets, %+.2f Å vs plain RELION on average'
+                     % ((p,) + tally[p]) for p in POLICIES if p in tally)
+    if not safe:
+        return 'local_searches', 'every policy breaks a seed (%s): the paper\'s gate stays' % text
+    best = max(safe, key=lambda p: (tally[p][0], -tally[p][3], -POLICIES.index(p)))
+    if best != 'local_searches' and 'local_searches' in tally and tally[best][0] == tally['local_searches'][0] \
+            and tally[best][3] >= tally['local_searches'][3]:
+        best = 'local_searches'
+    return best, 'no break, then most rescues and the finest mean (%s)' % text
+
+
+def standard_results(out):
+    """The standard benchmark's repeats (``standard-<id>.json``) as gate results: its ``dem`` arm is
+    the ``local_searches`` gate and ``dem_from_first`` the ``always`` gate (every half call from
+    iteration 1), seed by seed."""
+    import glob
+    found = []
+    for path in sorted(glob.glob(os.path.join(out, 'standard-*.json'))):
+        with open(path) as f:
+            res = json.load(f)
+        rep = (res.get('extra') or {}).get('repeats')
+        if not rep:
+            continue
+        arms_ = rep['arms']
+        per_seed = []
+        for k, sd in enumerate(rep['seeds']):
+            row = dict(seed=sd)
+            for src, dst in (('relion', 'relion'), ('dem', 'dem_local_searches'), ('dem_from_first', 'dem_always')):
+                vals = {m: arms_.get(src, {}).get(m, {}).get('values') for m in ('truth_res_masked_A', 'ang_err_deg')}
+                if all(v and len(v) == len(rep['seeds']) for v in vals.values()):
+                    row[dst] = {m: v[k] for m, v in vals.items()}
+            per_seed.append(row)
+        if all('relion' in r for r in per_seed):
+            name = os.path.basename(path)[:-5]
+            arm_names = [a for a in ('relion', 'dem_local_searches', 'dem_always') if all(a in r for r in per_seed)]
+            found.append(dict(dataset=name, seeds=rep['seeds'], counts=counts_of(per_seed, arm_names),
+                              plain_path_revision=res['extra'].get('plain_path_revision', 1)))
+    return found
+
+
+def counts_of(per_seed, arm_names):
+    """{arm: rescues, breaks, break threshold, mean paired difference from plain RELION (Å)}."""
+    out = {}
+    for arm in arm_names:
+        if arm == 'relion':
+            continue
+        c = dict(zip(('rescues', 'breaks', 'break_threshold_A'), verdicts(per_seed, arm)))
+        c['mean_diff_A'] = round(float(np.mean([s[arm]['truth_res_masked_A'] - s['relion']['truth_res_masked_A']
+                                                for s in per_seed])), 2)
+        out[arm] = c
+    return out
+
+
+def write_summary(out):
+    """``gate-summary.{json,md}`` over every ``gate-<data set>.json`` in ``out`` and the standard
+    benchmark's repeats (:func:`standard_results`); the recommendation."""
+    import glob
+    results = []
+    for path in sorted(glob.glob(os.path.join(out, 'gate-*.json'))):
+        if not path.endswith('gate-summary.json'):
+            with open(path) as f:
+                results.append(json.load(f))
+    results += standard_results(out)
+    gate, why = recommendation(results)
+    rows = ['# Gate benchmark: summary', '',
+            '`gate-<data set>.md`: the gate benchmark (struggling data); `standard-<id>`: the standard '
+            'benchmark\'s repeats, whose `dem` arm is the `local_searches` gate and `dem_from_first` the '
+            '`always` gate (runs made before the unregularized path was made RELION\'s own are marked '
+            'revision 1).', '',
+            '**Recommended default gate: `%s`** — %s.' % (gate, why), '',
+            '| data set | seeds | arm | rescues | breaks | mean Δ map vs truth (Å) |', '|---|---|---|---|---|---|']
+    for r in results:
+        label = r['dataset'] + (' (revision 1)' if r.get('plain_path_revision', 2) == 1 else '')
+        for arm, c in r['counts'].items():
+            rows.append('| %s | %d | %s | %d | %d | %+.2f |' % (label, len(r['seeds']), arm, c['rescues'],
+                                                              c['breaks'], c.get('mean_diff_A', 0.0)))
+    with open(os.path.join(out, 'gate-summary.md'), 'w') as f:
+        f.write('\n'.join(rows) + '\n')
+    with open(os.path.join(out, 'gate-summary.json'), 'w') as f:
+        json.dump(dict(recommended=gate, reason=why, datasets=[r['dataset'] for r in results],
+                       counts={r['dataset']: r['counts'] for r in results}), f, indent=1)
+    return gate, why
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m relion_dem_dev.bench.gate', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--dataset', choices=sorted(DATASETS))
+    p.add_argument('--summary', action='store_true', help='only write gate-summary.{json,md} from the results')
+    p.add_argument('--rewrite', metavar='JSON', help='recompute a gate-<data set>.json\'s counts, Markdown and '
+                                                     'figure from its per-seed values')
+    p.add_argument('--seeds', type=int, default=5)
+    p.add_argument('--first-seed', type=int, default=1)
+    p.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
+    p.add_argument('--np', type=int, default=3)
+    p.add_argument('--enhancer', help='default: the bundled network')
+    p.add_argument('--work', help='default benchmarks/work/gate-<data set>')
+    p.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'))
+    a = p.parse_args(argv)
+    if a.rewrite:
+        with open(a.rewrite) as f:
+            old = json.load(f)
+        arm_names = [k for k in old['arms'] if k != 'oracle']
+        res = dict(summarize(old['dataset'], old['per_seed'], arm_names), enhancer=old.get('enhancer'), date=old['date'])
+        print('rewrote %s' % write(res, os.path.dirname(os.path.abspath(a.rewrite))))
+        return 0
+    if a.summary or not a.dataset:
+        gate, why = write_summary(a.out)
+        print('recommended gate: %s (%s)' % (gate, why))
+        return 0
+    enhancer, note = arms.pick_enhancer(a.enhancer)
+    log('enhancer %s (%s)' % (enhancer, note))
+    work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', 'gate-' + a.dataset))
+    per_seed = []
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        got = run_seed(a.dataset, seed, a.arms, work, a.np, enhancer)
+        per_seed.append(dict(got, seed=seed))
+        res = summarize(a.dataset, per_seed, a.arms)
+        res['enhancer'] = enhancer
+        prefix = write(res, a.out)          # after every seed: a stopped run keeps what it has
+    print(markdown(res))
+    print('results: %s.{json,md,png}' % prefix)
+    print('recommended gate over every data set so far: %s (%s)' % write_summary(a.out))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

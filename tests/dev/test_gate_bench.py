@@ -1,0 +1,62 @@
+"""The gate benchmark's verdicts (rescues, breaks), its recommendation, and the shipped default
+pinned to the committed recommendation."""
+import json
+import os
+
+import pytest
+
+from relion_dem.core.runtime import config
+from relion_dem_dev.bench import gate
+
+RESULTS = os.path.join(os.path.dirname(__file__), '..', '..', 'benchmarks', 'results')
+
+
+def seed(seed, relion, **arms):
+    """One seed: relion and each arm as (map vs truth Å, median error °)."""
+    out = dict(seed=seed, relion=dict(truth_res_masked_A=relion[0], ang_err_deg=relion[1]))
+    for name, (res, err) in arms.items():
+        out[name] = dict(truth_res_masked_A=res, ang_err_deg=err)
+    return out
+
+
+def test_rescue_and_break_are_counted_per_seed():
+    per_seed = [seed(1, (20.0, 40.0), dem_local_searches=(20.0, 40.0), dem_always=(9.0, 6.0)),   # rescue
+                seed(2, (8.0, 5.0), dem_local_searches=(8.0, 5.0), dem_always=(16.0, 30.0)),    # break
+                seed(3, (8.0, 5.0), dem_local_searches=(8.1, 5.0), dem_always=(8.0, 5.0))]
+    rescues, breaks, threshold = gate.verdicts(per_seed, 'dem_always')
+    assert (rescues, breaks) == (1, 1)
+    assert threshold >= 20.0 / 12.0                         # at least about one shell
+    assert gate.verdicts(per_seed, 'dem_local_searches')[:2] == (0, 0)
+
+
+def test_coarser_by_more_than_the_scatter_is_a_break():
+    per_seed = [seed(k, (10.0, 5.0), dem_local_searches=(10.0, 5.0), dem_stalled=(10.0 + d, 5.0))
+                for k, d in ((1, 0.0), (2, 0.1), (3, 3.0))]
+    assert gate.verdicts(per_seed, 'dem_stalled')[1] == 1
+
+
+def result(name, **counts):
+    """A gate result: {policy: (rescues, breaks, mean difference from plain RELION in Å)}."""
+    return dict(dataset=name, counts={'dem_' + k: dict(rescues=v[0], breaks=v[1], mean_diff_A=v[2])
+                                      for k, v in counts.items()})
+
+
+@pytest.mark.parametrize('results, expected', [
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -1.0), always=(2, 1, -2.0))], 'stalled'),
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -0.5), always=(1, 0, -1.0))], 'always'),
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, -0.3), always=(0, 1, -1.0))], 'stalled'),
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, 0.2))], 'local_searches'),     # no better
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 1, -2.0), always=(2, 1, -3.0))], 'local_searches'),
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -1.0)), result('b', stalled=(0, 1, 0.5))],
+     'local_searches'),
+])
+def test_recommendation_never_breaks_then_rescues_most_then_finest(results, expected):
+    assert gate.recommendation(results)[0] == expected
+
+
+def test_shipped_default_gate_is_the_benchmark_recommendation():
+    """The default in the code follows the committed gate results (benchmarks/results/gate-summary.json,
+    written by ``python -m relion_dem_dev.bench.gate --summary``)."""
+    with open(os.path.join(RESULTS, 'gate-summary.json')) as f:
+        summary = json.load(f)
+    assert config.DEFAULTS['gate'] == summary['recommended'], summary['reason']
