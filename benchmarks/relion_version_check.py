@@ -61,6 +61,14 @@ def main(argv=None):
     dataset = os.path.join(out, 'data')
     v = version('relion_refine')
     vanilla = RelionRun(os.path.join(dataset, 'Refine', 'vanilla'))
+    made_by = os.path.join(dataset, 'Refine', 'vanilla_relion_version.txt')
+    if os.path.exists(vanilla.half_map(1)):
+        # a vanilla run is reused only when the same RELION made it (recorded beside it)
+        recorded = open(made_by).read().strip() if os.path.exists(made_by) else None
+        if recorded != '.'.join(map(str, v)):
+            raise SystemExit('relion_version_check: %s was made by RELION %s, this is RELION %s: remove '
+                             '%s to remake it' % (vanilla.root, recorded or '(not recorded)', '.'.join(map(str, v)),
+                                                  os.path.join(dataset, 'Refine', 'vanilla*')))
     if not os.path.exists(vanilla.half_map(1)):
         args = recipes.refine_args(dataset, os.path.join('Refine', 'vanilla'))
         t = time.time()
@@ -68,6 +76,8 @@ def main(argv=None):
             subprocess.run(['mpirun', '-np', '3', find_program('relion_refine_mpi')] + args, cwd=dataset,
                            env=mpi_environment(), stdout=log, stderr=subprocess.STDOUT, check=True)
         vanilla_wall = round(time.time() - t, 1)
+        with open(made_by, 'w') as f:
+            f.write('.'.join(map(str, v)) + '\n')
     else:
         vanilla_wall = None
     it1_vanilla = mrc.read(vanilla.iteration_path(1, '_half1_class001.mrc'))[0]

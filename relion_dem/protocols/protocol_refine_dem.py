@@ -22,6 +22,7 @@ from pwem.objects import Volume, FSC, SetOfParticles, EMFile
 
 from relion.protocols import ProtRelionRefine3D
 
+from relion_dem.core.guards.threshold import THRESHOLD
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.protocols.enhancer_choice import EnhancerChoice, choices_condition, enhancer_runs_condition
 
@@ -57,7 +58,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         form.addSection(label='Regularization')
         runs = enhancer_runs_condition()   # 'enhancer != <index of none>'
         self._defineEnhancerParams(form, 'Regularize half-maps with', 'each half-map inside the loop')
-        form.addParam('gate', params.EnumParam, default=C.GATE_LOCAL,
+        form.addParam('gate', params.EnumParam, default=C.GATE_STALLED,
                       choices=[c[0] for c in C.GATE_CHOICES],
                       condition=runs,
                       label='Start regularizing',
@@ -87,7 +88,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                            'no shell with more power than RELION\'s map; use RELION\'s map in the '
                            'shells that fail, or for the whole call when they hold over a quarter '
                            'of the signal (a fall-back, logged).')
-        form.addParam('guardThreshold', params.FloatParam, default=1.0 / 7.0,
+        form.addParam('guardThreshold', params.FloatParam, default=THRESHOLD,
                       condition=runs + ' and fscGuard',
                       expertLevel=params.LEVEL_ADVANCED,
                       label='Guard FSC threshold')

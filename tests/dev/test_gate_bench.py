@@ -49,6 +49,9 @@ def result(name, **counts):
     ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 1, -2.0), always=(2, 1, -3.0))], 'local_searches'),
     ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -1.0)), result('b', stalled=(0, 1, 0.5))],
      'local_searches'),
+    # paired: a data set where only local_searches ran (finer by 6 Å there) does not count against stalled
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, -0.7)), result('b', local_searches=(0, 0, -6.0))],
+     'stalled'),
 ])
 def test_recommendation_never_breaks_then_rescues_most_then_finest(results, expected):
     assert gate.recommendation(results)[0] == expected
