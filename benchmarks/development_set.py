@@ -468,7 +468,7 @@ def run(a):
     ``--uncalibrated``: of the selection, only the cases OUT.json has as not calibrated."""
     started = time.time()
     existing = None
-    if a.merge or a.uncalibrated:
+    if a.merge or a.uncalibrated or a.timing_only:
         with open(a.out + '.json') as f:
             existing = json.load(f)
     redo = None if not a.uncalibrated else {_key(r) for r in existing['cases'] if not r['calibration']['calibrated']}
@@ -478,7 +478,7 @@ def run(a):
     if not a.quick and not a.experimental_only:
         names.append('%s (simulated)' % SIMULATED_MODEL)
     todo = [(ti, name, float(res), k) for ti, name in enumerate(names) for res in resolutions for k in kinds
-            if redo is None or (name, float(res), k) in redo]
+            if (redo is None or (name, float(res), k) in redo) and not a.timing_only]
     enhance, settings = load_network(a.threads, a.model)
     exp, voxel = load_experimental()
     solvent = solvent_spectrum(exp, voxel, filtered_beyond_A=EXPERIMENTAL_FILTERED_A)
@@ -486,7 +486,7 @@ def run(a):
     if len(names) > 1 and any(t[1] == names[1] for t in todo):
         truths[names[1]] = simulated_truth(voxel)
     selection = dict(truths=names, noise=kinds, resolutions=list(resolutions), uncalibrated_only=bool(redo),
-                     cases=len(todo), load_average_start=round(os.getloadavg()[0], 1))
+                     cases=len(todo), load_average_start=round(os.getloadavg()[0], 1), note=a.note)
     if existing is not None:
         result = existing
         result.setdefault('runs', [])
@@ -516,7 +516,7 @@ def run(a):
                                       m['half'], m['network'], m['fsc_guard'], m['both_guards'],
                                       time.time() - started), flush=True)
         _write(result, a.out)
-    if not (a.quick or a.no_timing or existing is not None):
+    if a.timing_only or not (a.quick or a.no_timing or existing is not None):
         result['real_size'] = real_size_timing(exp, voxel, enhance)
     selection['load_average_end'] = round(os.getloadavg()[0], 1)
     selection['wall_s'] = round(time.time() - started)
@@ -624,15 +624,20 @@ def report(a):
          'SNR falling as a power law of frequency (slow FSC tails), and noise with the spectrum of the map\'s '
          'own solvent. 1a28 (simulated, held out from training) is the contrast.', '']
     if result.get('wall_s'):
-        L += ['Run: %d cases in %.0f min (load average %s → %s: the 2 cores were shared with another '
-              'benchmark).' % (len(rows), result['wall_s'] / 60.0, result.get('load_average_start'),
-                               result.get('load_average_end')), '']
+        L += ['First run: %d cases and the real-size call in %.0f min (load average %s → %s: the 2 cores were '
+              'shared with another benchmark).' % (len(rows), result['wall_s'] / 60.0,
+                                                   result.get('load_average_start'), result.get('load_average_end'))]
     for run_ in result.get('runs', []):
-        L += ['Rerun and merged: %d cases (noise %s; R %s Å%s) in %.0f min. Each case has its own random '
-              'generator, so a case run alone is the same case as in a full run.'
+        if not run_['cases']:
+            L += ['', 'Real-size call rerun%s.' % (': ' + run_['note'] if run_.get('note') else '')]
+            continue
+        L += ['', 'Rerun and merged: %d cases (noise %s; R %s Å%s) in %.0f min%s.'
               % (run_['cases'], ', '.join(run_['noise']), ', '.join('%g' % v for v in run_['resolutions']),
                  '; only the cases not calibrated' if run_.get('uncalibrated_only') else '',
-                 run_.get('wall_s', float('nan')) / 60.0), '']
+                 run_.get('wall_s', float('nan')) / 60.0, ': ' + run_['note'] if run_.get('note') else '')]
+    if result.get('runs'):
+        L += ['', 'Each case has its own random generator, so a case run alone is the same case as in a full run.']
+    L += ['']
     if result.get('subset'):
         sub = result['subset']
         L += ['**Subset run**: truths %s; noise %s; R %s Å. Not every case of the study was run.'
@@ -747,6 +752,9 @@ def main(argv=None):
     p.add_argument('--merge', action='store_true', help='replace the cases run in an existing OUT.json')
     p.add_argument('--uncalibrated', action='store_true',
                    help='rerun (and merge) only the cases OUT.json has as not calibrated')
+    p.add_argument('--timing-only', action='store_true',
+                   help='only the real-size call, into an existing OUT.json (run it on an idle machine)')
+    p.add_argument('--note', help='why this run (kept with a merged run, shown in the report)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--seed', type=int, default=11)
     p.add_argument('--model', default=SHIPPED_MODEL, help='network to validate (default: the bundled one)')

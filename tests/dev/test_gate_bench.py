@@ -35,23 +35,32 @@ def test_coarser_by_more_than_the_scatter_is_a_break():
     assert gate.verdicts(per_seed, 'dem_stalled')[1] == 1
 
 
-def result(name, **counts):
+def result(name, seeds=5, **counts):
     """A gate result: {policy: (rescues, breaks, mean difference from plain RELION in Å)}."""
-    return dict(dataset=name, counts={'dem_' + k: dict(rescues=v[0], breaks=v[1], mean_diff_A=v[2])
-                                      for k, v in counts.items()})
+    return dict(dataset=name, seeds=list(range(seeds)),
+                counts={'dem_' + k: dict(rescues=v[0], breaks=v[1], mean_diff_A=v[2]) for k, v in counts.items()})
+
+
+def twice(**counts):
+    """The same counts on two data sets (the evidence a new default needs)."""
+    return [result('a', **counts), result('b', **counts)]
 
 
 @pytest.mark.parametrize('results, expected', [
-    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -1.0), always=(2, 1, -2.0))], 'stalled'),
-    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -0.5), always=(1, 0, -1.0))], 'always'),
-    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, -0.3), always=(0, 1, -1.0))], 'stalled'),
-    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, 0.2))], 'local_searches'),     # no better
-    ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 1, -2.0), always=(2, 1, -3.0))], 'local_searches'),
+    (twice(local_searches=(0, 0, 0.0), stalled=(1, 0, -1.0), always=(2, 1, -2.0)), 'stalled'),
+    (twice(local_searches=(0, 0, 0.0), stalled=(1, 0, -0.5), always=(1, 0, -1.0)), 'always'),
+    (twice(local_searches=(0, 0, 0.0), stalled=(0, 0, -0.3), always=(0, 1, -1.0)), 'stalled'),
+    (twice(local_searches=(0, 0, 0.0), stalled=(0, 0, 0.2)), 'local_searches'),     # no better
+    (twice(local_searches=(0, 0, 0.0), stalled=(1, 1, -2.0), always=(2, 1, -3.0)), 'local_searches'),
     ([result('a', local_searches=(0, 0, 0.0), stalled=(1, 0, -1.0)), result('b', stalled=(0, 1, 0.5))],
      'local_searches'),
-    # paired: a data set where only local_searches ran (finer by 6 Å there) does not count against stalled
-    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, -0.7)), result('b', local_searches=(0, 0, -6.0))],
+    # paired: data sets where only local_searches ran (finer by 6 Å there) do not count against stalled
+    (twice(local_searches=(0, 0, 0.0), stalled=(0, 0, -0.7)) + [result('c', local_searches=(0, 0, -6.0))],
      'stalled'),
+    # too little evidence: one data set, or 3 seeds
+    ([result('a', local_searches=(0, 0, 0.0), stalled=(0, 0, -0.7))], 'local_searches'),
+    ([result('a', 3, local_searches=(0, 0, 0.0), stalled=(0, 0, -0.7)),
+      result('b', 3, local_searches=(0, 0, 0.0), stalled=(0, 0, -0.7))], 'local_searches'),
 ])
 def test_recommendation_never_breaks_then_rescues_most_then_finest(results, expected):
     assert gate.recommendation(results)[0] == expected
