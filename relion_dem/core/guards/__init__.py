@@ -24,7 +24,7 @@ from relion_dem.core.guards import fsc as fsc_guard
 from relion_dem.core.guards import harm as harm_guard
 from relion_dem.core.guards.threshold import THRESHOLD
 
-__all__ = ['THRESHOLD', 'Outcome', 'apply', 'fsc_problem', 'needed_shells']
+__all__ = ['THRESHOLD', 'Outcome', 'apply', 'fsc_problem', 'needed_shells', 'refusal']
 
 Outcome = collections.namedtuple('Outcome', 'fallback harm cutoff')
 Outcome.__doc__ = """What the guards did: ``fallback`` (None, or why the plain map was kept whole),
@@ -55,6 +55,14 @@ def fsc_problem(fsc, box):
     return None
 
 
+def refusal(fsc, box, settings):
+    """Why the guards ``settings`` turn on refuse any enhanced map with this ``fsc`` (a sentence),
+    or None: with either guard on, the FSC must be usable; with both off it is not needed."""
+    if settings.get('fsc_guard') or settings.get('harm_guard'):
+        return fsc_problem(fsc, box)
+    return None
+
+
 def apply(enhanced, plain, fsc, settings, full_map=False):
     """Both guards on ``enhanced`` against ``plain`` with the gold-standard ``fsc``; returns
     (map, :class:`Outcome`). On a fallback the map is ``plain`` itself. ``full_map``: ``plain``
@@ -64,10 +72,10 @@ def apply(enhanced, plain, fsc, settings, full_map=False):
     use_fsc, use_harm = settings.get('fsc_guard'), settings.get('harm_guard')
     threshold = settings.get('guard_threshold', THRESHOLD)
     verdict = cut = None
+    problem = refusal(fsc, plain.shape[0], settings)
+    if problem:
+        return plain, Outcome('guards: %s; plain map kept' % problem, None, None)
     if use_fsc or use_harm:
-        problem = fsc_problem(fsc, plain.shape[0])
-        if problem:
-            return plain, Outcome('guards: %s; plain map kept' % problem, None, None)
         fsc = np.asarray(fsc, dtype=float)[:needed_shells(plain.shape[0])]
     result = enhanced
     if use_harm:

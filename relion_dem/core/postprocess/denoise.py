@@ -134,7 +134,7 @@ def denoise(half1, half2, out, cfg, mask_path=None, star_voxel=None, force=False
     os.makedirs(folder, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix='.relion_dem_denoise_', dir=folder)
     try:
-        problem = guards.fsc_problem(curve, box) if (cfg['fsc_guard'] or cfg['harm_guard']) else None
+        problem = guards.refusal(curve, box, cfg)
         t = time.time()
         if problem:                       # fail closed: the guards cannot judge any map
             result, report['fallback'] = plain, 'guards: %s; plain average kept' % problem

@@ -265,10 +265,9 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
 
 
 def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
-    if cfg.get('fsc_guard') or cfg.get('harm_guard'):
-        problem = guards.fsc_problem(fsc, plain.shape[0])
-        if problem:                         # fail closed: the guards cannot judge any map
-            raise EnhancerFailure('guards: %s; plain map kept' % problem)
+    problem = guards.refusal(fsc, plain.shape[0], cfg)
+    if problem:                             # fail closed, before the enhancer runs for nothing
+        raise EnhancerFailure('guards: %s; plain map kept' % problem)
     enhancer = create_enhancer(cfg)
     record['enhancer'] = enhancer.describe()
     inp = os.path.join(workdir, 'input.mrc')
