@@ -32,7 +32,7 @@ import numpy as np
 from relion_dem.core.runtime import config as config_mod
 from relion_dem.core import guards
 from relion_dem.core.runtime import gate, runlog
-from relion_dem.core.io import mrc, star
+from relion_dem.core.io import atomic, mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
 from relion_dem.core.enhancers.process import EnhancerFailure, check_enhanced, run_enhancer
@@ -208,8 +208,8 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
     ori_size = general.get('_rlnOriginalImageSize', int)
 
     folder = os.path.dirname(os.path.abspath(result_path))
-    remove_stale_workdirs(folder)
-    workdir = tempfile.mkdtemp(prefix='%s%s_%d_' % (WORKDIR_PREFIX, socket.gethostname(), os.getpid()), dir=folder)
+    atomic.remove_abandoned(folder)      # what calls killed with their refinement left
+    workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX + atomic.owner_tag(), dir=folder)
     try:
         plain, header_voxel = plain_reconstruction(blocks, general, star_path, workdir,
                                                    cfg.get('skip_gridding'), cfg.get('minres_map', 5))
@@ -304,27 +304,8 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     return result
 
 
-#: the runtime's work folders beside the result: <prefix><host>_<pid>_<random>
+#: the runtime's work folders beside the result: <prefix><host>_<pid>_<random> (atomic.owner_tag)
 WORKDIR_PREFIX = '.relion_dem_'
-
-
-def remove_stale_workdirs(folder):
-    """Remove the work folders that runtime calls killed on this host left in ``folder`` (a call
-    killed with its refinement cannot clean up after itself). Folders of live processes, and of
-    other hosts sharing the file system, are left alone."""
-    host = socket.gethostname()
-    for name in os.listdir(folder):
-        if not name.startswith(WORKDIR_PREFIX + host + '_'):
-            continue
-        pid = name[len(WORKDIR_PREFIX + host) + 1:].split('_', 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            _remove_tree(os.path.join(folder, name))
-        except PermissionError:
-            pass                          # alive, another user's
 
 
 def _remove_tree(path):

@@ -36,3 +36,23 @@ def test_lost_file_check_sees_leftovers_and_broken_maps(tmp_path):
     mrc.write(tmp_path / 'fine.mrc', np.zeros((2, 2, 2)), 1.0)
     found = sorted(os.path.basename(p) for p, _ in lost_files(str(tmp_path)))
     assert found == ['.run_it001.tmp.mrc', 'result.mrc']
+
+
+def test_temporary_names_its_owner_and_abandoned_ones_are_removed(tmp_path):
+    """A temporary carries <host>_<pid>_: once its process is dead (SIGKILL mid-write),
+    remove_abandoned takes it away; the live process's own temporary stays."""
+    import subprocess
+    import sys
+    from relion_dem.core.io.atomic import owner_tag, remove_abandoned
+    target = tmp_path / 'run_it004_half2.mrc'
+    code = ('import os, signal\nfrom relion_dem.core.io.atomic import atomic_output\n'
+            'with atomic_output(%r) as tmp:\n    open(tmp, "wb").write(b"half")\n'
+            '    os.kill(os.getpid(), signal.SIGKILL)\n' % str(target))
+    proc = subprocess.Popen([sys.executable, '-c', code])
+    assert proc.wait() == -9
+    left, = os.listdir(tmp_path)
+    assert left.startswith('.run_it004_half2.') and '_%d_' % proc.pid in left
+    with atomic_output(tmp_path / 'mine.mrc') as tmp:
+        assert owner_tag() in os.path.basename(tmp)
+        assert remove_abandoned(str(tmp_path)) == [str(tmp_path / left)]
+        assert os.listdir(tmp_path) == [os.path.basename(tmp)]

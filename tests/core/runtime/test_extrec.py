@@ -296,14 +296,14 @@ def test_harm_guard_puts_back_the_data_where_the_network_lost_it(run_dir):
     write_config('Refine', enhancer='command', enhancer_options=faulty('decorrelate-band'), keep_maps=True)
     proc = run_extrec(star_path)
     assert proc.returncode == 0, proc.stderr
-    rec, = runlog.read('Refine/run_relion_dem.jsonl')
-    assert rec['regularized'] and rec['fallback'] is None
-    assert rec['harm_guard']['shells_replaced'] == [6, 7]
-    assert 'do-no-harm guard: 2 shell(s) plain' in proc.stdout
     result, _ = mrc.read(result_path(star_path))
     plain, _ = mrc.read(result_path(star_path).replace('.mrc', '_plain.mrc'))
     got, want = shell_coefficients(result, [6, 7]), shell_coefficients(plain, [6, 7])
     assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] and rec['fallback'] is None
+    assert rec.get('harm_guard', {}).get('shells_replaced') == [6, 7]
+    assert 'do-no-harm guard: 2 shell(s) plain' in proc.stdout
     # the shells the enhancer did not damage are its own (halved), not the plain map's
     low, plain_low = shell_coefficients(result, [2, 3]), shell_coefficients(plain, [2, 3])
     assert np.allclose(low, 0.5 * plain_low, rtol=0, atol=1e-3 * np.abs(plain_low).max())
@@ -365,8 +365,10 @@ def test_relion4_and_5_requests(run_dir, version):
 
 @pytest.mark.fault
 def test_work_folder_of_a_killed_call_is_removed_by_the_next(run_dir):
-    """A call killed with its refinement (SIGKILL: no clean-up) leaves its work folder; the next
-    call in that folder removes it, and leaves a live process's folder alone."""
+    """A call killed with its refinement (SIGKILL: no clean-up) leaves its work folder and a
+    half-written temporary map; the next call in that folder removes both, and leaves a live
+    process's files and another host's alone."""
+    import shutil
     import socket
     star_path = make_run(run_dir)
     write_config('Refine', enhancer='none')
@@ -375,13 +377,20 @@ def test_work_folder_of_a_killed_call_is_removed_by_the_next(run_dir):
     host = socket.gethostname()
     stale = os.path.join('Refine', '%s%s_%d_abc' % (runtime.WORKDIR_PREFIX, host, dead.pid))
     live = os.path.join('Refine', '%s%s_%d_def' % (runtime.WORKDIR_PREFIX, host, os.getppid()))
+    stale_tmp = os.path.join('Refine', '.run_it004_half2_class001_external_reconstruct.%s_%d_x1.tmp.mrc'
+                             % (host, dead.pid))
+    other_host = os.path.join('Refine', '.run_it004_half1_class001_external_reconstruct.%s-b_%d_x2.tmp.mrc'
+                              % (host, dead.pid))
     for d in (stale, live):
         os.makedirs(d)
         open(os.path.join(d, 'plain.mrc'), 'w').close()
+    for f in (stale_tmp, other_host):
+        open(f, 'wb').write(b'half a map')
     assert run_extrec(star_path).returncode == 0
-    assert not os.path.exists(stale) and os.path.exists(live)
-    import shutil
+    assert not os.path.exists(stale) and not os.path.exists(stale_tmp)
+    assert os.path.exists(live) and os.path.exists(other_host)
     shutil.rmtree(live)
+    os.unlink(other_host)
 
 
 def edit_fsc(star_path, edit):
