@@ -356,6 +356,8 @@ def main(argv=None):
                                                      'figure from its per-seed values')
     p.add_argument('--seeds', type=int, default=5)
     p.add_argument('--first-seed', type=int, default=1)
+    p.add_argument('--append', action='store_true',
+                   help='keep the seeds already in gate-<data set>.json (outside this run\'s range)')
     p.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
     p.add_argument('--np', type=int, default=3)
     p.add_argument('--enhancer', help='default: the bundled network')
@@ -376,8 +378,19 @@ def main(argv=None):
     enhancer, note = arms.pick_enhancer(a.enhancer)
     log('enhancer %s (%s)' % (enhancer, note))
     work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', 'gate-' + a.dataset))
+    seeds = range(a.first_seed, a.first_seed + a.seeds)
     per_seed = []
-    for seed in range(a.first_seed, a.first_seed + a.seeds):
+    earlier = os.path.join(a.out, 'gate-%s.json' % a.dataset)
+    if a.append and os.path.exists(earlier):
+        with open(earlier) as f:
+            old = json.load(f)
+        missing = set(a.arms) - set(old['arms'])
+        if missing:
+            raise SystemExit('%s has no arm %s: run those seeds again without --append'
+                             % (earlier, ', '.join(sorted(missing))))
+        per_seed = [s for s in old['per_seed'] if s['seed'] not in seeds]
+        log('kept seeds %s from %s' % ([s['seed'] for s in per_seed], earlier))
+    for seed in seeds:
         got = run_seed(a.dataset, seed, a.arms, work, a.np, enhancer)
         per_seed.append(dict(got, seed=seed))
         res = summarize(a.dataset, per_seed, a.arms)
