@@ -20,12 +20,16 @@ def add_enhancer_arguments(group):
 
 
 def add_guard_arguments(group):
-    """``--no-fsc-guard`` (alias ``--no-guard``) and ``--no-harm-guard``."""
+    """``--no-fsc-guard`` (alias ``--no-guard``), ``--no-harm-guard`` and ``--harm-power-bound``."""
     group.add_argument('--no-fsc-guard', '--no-guard', dest='no_fsc_guard', action='store_true',
                        help='disable the FSC guard (enhanced map kept beyond FSC < 1/7)')
     group.add_argument('--no-harm-guard', action='store_true',
                        help='disable the do-no-harm guard (enhanced map kept where it disagrees with the '
                             'data inside the resolved shells)')
+    group.add_argument('--harm-power-bound', choices=('plain', 'data'), default='plain',
+                       help='how loud the do-no-harm guard lets a shell be: plain (the plain map\'s power, '
+                            'RELION\'s confidence weighting; default) or data (the power the data support, '
+                            '|P|^2/FSC)')
 
 
 def enhancer_options(items):
@@ -48,5 +52,5 @@ def enhancer_settings(a):
 
 
 def guard_settings(a):
-    """``fsc_guard`` and ``harm_guard`` from parsed arguments."""
-    return dict(fsc_guard=not a.no_fsc_guard, harm_guard=not a.no_harm_guard)
+    """``fsc_guard``, ``harm_guard`` and ``harm_power_bound`` from parsed arguments."""
+    return dict(fsc_guard=not a.no_fsc_guard, harm_guard=not a.no_harm_guard, harm_power_bound=a.harm_power_bound)

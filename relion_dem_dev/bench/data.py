@@ -110,6 +110,20 @@ def soft_sphere(box, radius_px, edge_px=3.0):
     return (0.5 - 0.5 * np.cos(np.pi * w)).astype(np.float32)
 
 
+def envelope_mask(dataset):
+    """Soft mask of the truth's own envelope (``relion_dem.core.maths.masks.soft_mask``: the
+    truth low-passed to 15 Å, 1 sd above its mean, largest piece, 3 Å dilation, 6 Å soft edge),
+    written once as ``mask_envelope.mrc``: the molecule without the solvent the particle sphere
+    holds, so a map-vs-truth FSC in it judges the density, not the flattened solvent."""
+    from relion_dem.core.maths import masks
+    info = simulate.load(dataset)
+    path = os.path.join(dataset, 'mask_envelope.mrc')
+    if not os.path.exists(path):
+        truth, apix = mrc.read(os.path.join(dataset, info['truth']))
+        mrc.write(path, masks.soft_mask(truth, apix), apix)
+    return path
+
+
 def dataset_mask(dataset):
     """Soft spherical mask of the particle diameter (written once as ``mask.mrc``)."""
     info = simulate.load(dataset)

@@ -49,6 +49,8 @@ ARMS = {
     'dem_local_searches': dict(gate='local_searches'),
     'dem_stalled': dict(gate='stalled'),
     'dem_always': dict(gate='always'),
+    # the do-no-harm guard's power bound |P|²/F instead of the plain map's power (core.guards.harm)
+    'dem_stalled_data_bound': dict(gate='stalled', harm_power_bound='data'),
 }
 RESCUE_PLAIN_DEG, RESCUE_ARM_DEG = 15.0, 10.0
 
@@ -112,7 +114,8 @@ def run_seed(name, seed, arm_names, work, np_procs, enhancer):
                         gold_res_A=m['gold_res_A'], ang_err_deg=m['ang_err_deg'],
                         within_10deg=fraction_within(sc, os.path.join(folder, root) + '_data.star'),
                         iterations=m['iterations'], regularized_iterations=len(its),
-                        first_regularized=its[0] if its else None, wall_s=m['wall_s'])
+                        first_regularized=its[0] if its else None, wall_s=m['wall_s'],
+                        truth_res_envelope_A=m.get('truth_res_envelope_A'))
         log('%s seed %d %s: %s (%.0f s)' % (name, seed, arm, out[arm], time.time() - t))
     if relion_root:
         om, _ = score_oracle(sc, arms.oracle(folder, relion_root, os.path.join(folder, 'runs', 'oracle')),
@@ -357,7 +360,8 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, default=5)
     p.add_argument('--first-seed', type=int, default=1)
     p.add_argument('--append', action='store_true',
-                   help='keep the seeds already in gate-<data set>.json (outside this run\'s range)')
+                   help='keep what gate-<data set>.json already holds: its other seeds, and the other '
+                        'arms of this run\'s seeds (each seed simulates the same particles again)')
     p.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
     p.add_argument('--np', type=int, default=3)
     p.add_argument('--enhancer', help='default: the bundled network')
@@ -379,21 +383,21 @@ def main(argv=None):
     log('enhancer %s (%s)' % (enhancer, note))
     work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', 'gate-' + a.dataset))
     seeds = range(a.first_seed, a.first_seed + a.seeds)
-    per_seed = []
+    kept, arm_names = {}, list(a.arms)
     earlier = os.path.join(a.out, 'gate-%s.json' % a.dataset)
     if a.append and os.path.exists(earlier):
         with open(earlier) as f:
             old = json.load(f)
-        missing = set(a.arms) - set(old['arms'])
-        if missing:
-            raise SystemExit('%s has no arm %s: run those seeds again without --append'
-                             % (earlier, ', '.join(sorted(missing))))
-        per_seed = [s for s in old['per_seed'] if s['seed'] not in seeds]
-        log('kept seeds %s from %s' % ([s['seed'] for s in per_seed], earlier))
+        kept = {s['seed']: s for s in old['per_seed']}
+        arm_names = [arm for arm in ARMS if arm in a.arms or arm in old['arms']]
+        log('kept seeds %s from %s' % (sorted(kept), earlier))
+    if 'relion' not in arm_names:
+        raise SystemExit('gate benchmark: every seed needs the relion arm (run it, or --append to results holding it)')
     for seed in seeds:
         got = run_seed(a.dataset, seed, a.arms, work, a.np, enhancer)
-        per_seed.append(dict(got, seed=seed))
-        res = summarize(a.dataset, per_seed, a.arms)
+        kept[seed] = dict(kept.get(seed, {}), **got, seed=seed)
+        per_seed = [kept[k] for k in sorted(kept)]
+        res = summarize(a.dataset, per_seed, [arm for arm in arm_names if all(arm in s for s in per_seed)])
         res['enhancer'] = enhancer
         prefix = write(res, a.out)          # after every seed: a stopped run keeps what it has
     print(markdown(res))

@@ -7,7 +7,7 @@ import numpy as np
 
 from relion_dem.core.analysis import figures
 
-from .settings import METRIC_KEYS, REPO, RUN_NAMES, SCALES, result_id
+from .settings import METRIC_KEYS, METRIC_TITLES, REPO, RUN_NAMES, SCALES, result_id
 
 
 def _reported_note(control, res):
@@ -259,12 +259,12 @@ def repeats_markdown(rep):
     L = ['## Repeats (seeds %s)' % ', '.join(map(str, rep['seeds'])), '',
          'The table above holds the means. Each seed simulates its own particles and gives RELION its own '
          '`--random_seed`; the arms of one seed share them, so differences are paired.', '',
-         '| run | map vs truth, masked (Å) | unmasked (Å) | median ang err (°) | gold-std (Å) | honesty gap (Å) '
-         '| wall (s) |', '|---|---|---|---|---|---|---|']
+         '| run | map vs truth, sphere (Å) | unmasked (Å) | envelope (Å) | median ang err (°) | gold-std (Å) '
+         '| honesty gap, envelope (Å) | wall (s) |', '|---|---|---|---|---|---|---|---|']
     for name, st in sorted(rep['arms'].items()):
         cell = [('%.2f ± %.2f' % (st[k]['mean'], st[k]['sd'] or 0.0)) if k in st else '-'
-                for k in ('truth_res_masked_A', 'truth_res_A', 'ang_err_deg', 'gold_res_A', 'honesty_gap_A',
-                          'wall_s')]
+                for k in ('truth_res_masked_A', 'truth_res_A', 'truth_res_envelope_A', 'ang_err_deg', 'gold_res_A',
+                          'honesty_gap_envelope_A', 'wall_s')]
         L.append('| %s | %s |' % (name, ' | '.join(cell)))
     L += ['', '| arm − against | metric | mean difference ± sd | n | p (paired t) | beyond the scatter? |',
           '|---|---|---|---|---|---|']
@@ -306,9 +306,7 @@ def markdown(res, pngs):
              % (x['machine']['cpus'], ', '.join('%.1f' % v for v in x['machine']['load_avg_end']),
                 _duration(x, s), x['date']),
              '', '## Runs', '',
-             '| run | gold-std FSC 0.143 (Å) | map vs truth FSC 0.5 (Å) | in the truth\'s mask (Å) | honesty gap (Å) '
-             '| median ang err (°) | median shift err (Å) '
-             '| locres median (Å) | Q-score | iterations | regularized its | wall (s) | enhancer (s) |',
+             '| run | %s |' % ' | '.join(title for _, title in METRIC_TITLES),
              '|' + '---|' * (len(METRIC_KEYS) + 1)]
     every = [(n, res['runs'][n]) for n in RUN_NAMES] + sorted(x['runs'].items())
     for name, m in every:
@@ -321,10 +319,12 @@ def markdown(res, pngs):
               'dem_post: the same regularizer applied once to the plain run\'s final half maps (paper Fig. S11; '
               'angles are the plain run\'s); dem_then_post (extra): the same once more on dem\'s final half '
               'maps, so that in-loop and post-processing-only compare at equal final processing; oracle: `relion_reconstruct` at the true angles and shifts, same half '
-              'sets. Gold-standard and map-vs-truth FSCs are computed here, unmasked and (map vs truth) in a '
-              'soft mask around the truth, so that flattening the solvent earns nothing; the honesty gap is the '
-              'masked map-vs-truth resolution minus the gold-standard one, positive where the gold standard claims '
-              'more than the map holds; the same way for every run '
+              'sets. Gold-standard and map-vs-truth FSCs are computed here the same way for every run: unmasked; '
+              'map vs truth in the particle sphere (a soft sphere of the particle diameter, solvent included; '
+              'the honesty gap beside it subtracts the unmasked gold standard, as earlier results files did); '
+              'and both in the truth\'s envelope (a soft mask of the molecule: `bench.data.envelope_mask`; '
+              'gold standard corrected for the mask by phase randomization), whose honesty gap compares like '
+              'with like: positive where the gold standard claims more than the map holds '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
     lines += repeats_markdown(x.get('repeats'))
     ctl, cd = res['controls'], x['controls']

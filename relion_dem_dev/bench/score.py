@@ -12,7 +12,7 @@ from relion_dem.core.io import mrc
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import simulate
 
-from .data import dataset_mask
+from .data import dataset_mask, envelope_mask
 from .settings import METRIC_KEYS, log
 
 
@@ -25,6 +25,7 @@ class Scorer:
         self.truth, self.voxel = mrc.read(os.path.join(dataset, self.info['truth']))
         self.box = self.truth.shape[0]
         self.mask = mrc.read(dataset_mask(dataset))[0]
+        self.envelope = mrc.read(envelope_mask(dataset))[0]
         # the model the truth was made from (a symmetric data set's is its own model.pdb)
         self.structure = self.info.get('model') if self.info.get('source_model') else structure
         self._atoms = None
@@ -43,6 +44,19 @@ class Scorer:
         that flattening the solvent alone earns nothing."""
         data = mrc.read(map_path, cubic=True)[0]
         return round(float(fsc_mod.resolution(fsc_mod.fsc(data, self.truth, self.mask), self.voxel, 0.5)), 2)
+
+    def truth_res_envelope(self, map_path):
+        """Map-vs-truth resolution (FSC 0.5) inside the truth's envelope mask (the molecule only)."""
+        data = mrc.read(map_path, cubic=True)[0]
+        return round(float(fsc_mod.resolution(fsc_mod.fsc(data, self.truth, self.envelope), self.voxel, 0.5)), 2)
+
+    def gold_envelope(self, half1, half2):
+        """Gold-standard resolution (Å, FSC 0.143) of two half-maps inside the truth's envelope mask,
+        corrected for the mask by phase randomization (as ``relion_postprocess``)."""
+        a = mrc.read(half1, cubic=True)[0]
+        b = mrc.read(half2, cubic=True)[0]
+        r = fsc_mod.masked_fsc(a, b, self.voxel, self.envelope, strict=False)
+        return round(float(r['resolution_0143']), 2)
 
     def gold(self, half1, half2):
         """Gold-standard resolution (Å, FSC 0.143) of two half-maps, and the FSC curve."""
@@ -128,8 +142,10 @@ def score_maps(sc, half1, half2, final, locres_root, locres=True, qscore=True):
     masked = sc.truth_res_masked(final)
     # FSC 0.143 between halves and 0.5 against the truth mean the same signal (Rosenthal & Henderson):
     # a positive gap is a gold standard claiming more than the map holds
+    envelope, gold_envelope = sc.truth_res_envelope(final), sc.gold_envelope(half1, half2)
     m = dict(gold_res_A=gold, truth_res_A=sc.truth_res(final), truth_res_masked_A=masked,
-             honesty_gap_A=round(masked - gold, 2),
+             honesty_gap_A=round(masked - gold, 2), truth_res_envelope_A=envelope,
+             gold_res_envelope_A=gold_envelope, honesty_gap_envelope_A=round(envelope - gold_envelope, 2),
              locres_median_A=sc.locres(half1, half2, locres_root) if locres else None,
              qscore=sc.qscore(final) if qscore else None)
     return m, dict(fsc_truth=_rounded(sc.fsc_truth(final)), fsc_gold=_rounded(gold_curve))

@@ -103,6 +103,8 @@ def test_ci_scale(tmp_path):
         if m['truth_res_A']:
             assert m['truth_res_masked_A'] > 0, name
             assert m['honesty_gap_A'] == pytest.approx(m['truth_res_masked_A'] - m['gold_res_A'], abs=0.011), name
+            assert m['honesty_gap_envelope_A'] == pytest.approx(
+                m['truth_res_envelope_A'] - m['gold_res_envelope_A'], abs=0.011), name
     # SIDESPLITTER ran (its build failing is an error of the benchmark, not a skipped arm)
     if sidesplitter_source():
         assert runs['sidesplitter']['gold_res_A'] > 0 and runs['sidesplitter']['regularized_iterations'] >= 1

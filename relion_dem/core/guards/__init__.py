@@ -14,7 +14,8 @@ half-map) and in ``denoise`` (the average of both halves).
    drives the next iteration (as RELION 5's Blush);
 4. the result must be finite.
 
-Settings (the run configuration's keys): ``fsc_guard``, ``harm_guard``, ``guard_threshold``.
+Settings (the run configuration's keys): ``fsc_guard``, ``harm_guard``, ``harm_power_bound``,
+``guard_threshold``.
 """
 import collections
 
@@ -79,7 +80,8 @@ def apply(enhanced, plain, fsc, settings, full_map=False):
         fsc = np.asarray(fsc, dtype=float)[:needed_shells(plain.shape[0])]
     result = enhanced
     if use_harm:
-        result, verdict = harm_guard.apply(result, plain, fsc, fsc_guard.cutoff_shell(fsc, threshold), full_map)
+        result, verdict = harm_guard.apply(result, plain, fsc, fsc_guard.cutoff_shell(fsc, threshold), full_map,
+                                           settings.get('harm_power_bound', 'plain'))
         if verdict.whole_call:
             return plain, Outcome(verdict.reason, verdict, None)
     if use_fsc:

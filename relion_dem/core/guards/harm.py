@@ -25,6 +25,16 @@ Wiener-damped (|P|² ≈ F·S²), weighting each shell of the next reference by 
 the data give it. Such a shell is scaled back to the plain map's power (phases kept, so (1)
 and the information are unchanged; only the extra confidence goes).
 
+That keeps RELION's confidence weighting, and it also scales back a perfect estimate of the
+truth, which is louder than the shrunk plain map by about 1/F. The ``data`` power bound
+(``harm_power_bound``; default ``plain``) allows a shell the power the data support instead:
+the signal's power is about |P|²/F (from |P|² ≈ F·S²), so a shell is scaled only where
+|E|²/|P|² exceeds (1/F_k)(1 + u_k). That limit is itself an estimate from the n_k coefficients of
+one half-map, whose shell power has a relative standard error of about 1/√n_k, so
+u_k = max(t_k, 2/√n_k) (two standard errors; on a simulated half-map whose truth is known,
+tests/core/guards/test_harm.py, the truth's ratio came within 1 % of this limit). Which bound serves alignment better is measured by the gate
+benchmark (``relion_dem_dev.bench.gate``, arm ``dem_stalled_data_bound``).
+
 Rule, using only this half's plain and enhanced maps and the current gold-standard FSC
 (never the other half's map):
 
@@ -54,6 +64,8 @@ from relion_dem.core.maths import fourier
 #: the whole call falls back to the plain reconstruction
 MAX_FAILING_SIGNAL = 0.25
 MIN_TOLERANCE = 0.02
+#: how loud an enhanced shell may be: ``plain`` (the plain map's power) or ``data`` (|P|²/F)
+POWER_BOUNDS = ('plain', 'data')
 
 Verdict = collections.namedtuple('Verdict', 'whole_call shells_checked shells_replaced shells_scaled '
                                             'failing_signal_fraction worst_margin reason')
@@ -87,10 +99,19 @@ def tolerance(count, fsc):
     return np.maximum(MIN_TOLERANCE, 2.0 * (1.0 - fsc ** 2) / np.sqrt(np.maximum(count, 1)))
 
 
-def apply(enhanced, plain, fsc, cutoff, full_map=False):
+def power_limit(fsc, bound):
+    """The largest enhanced/plain power ratio per shell: 1 (``plain``) or 1/F (``data``)."""
+    if bound not in POWER_BOUNDS:
+        raise ValueError('do-no-harm guard: power bound %r is not one of %s' % (bound, ', '.join(POWER_BOUNDS)))
+    fsc = np.asarray(fsc, dtype=float)
+    return np.ones_like(fsc) if bound == 'plain' else 1.0 / np.maximum(fsc, 1e-3)
+
+
+def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain'):
     """Check ``enhanced`` against ``plain`` in shells 1 .. cutoff-1 (``fsc``: the gold-standard
-    FSC per shell; ``plain`` one half-map, or with ``full_map`` the average of both). Returns
-    (map, :class:`Verdict`); when ``verdict.whole_call`` the map is ``plain`` itself."""
+    FSC per shell; ``plain`` one half-map, or with ``full_map`` the average of both; ``power_bound``:
+    one of :data:`POWER_BOUNDS`). Returns (map, :class:`Verdict`); when ``verdict.whole_call`` the
+    map is ``plain`` itself."""
     if enhanced.shape != plain.shape:
         raise ValueError('do-no-harm guard: enhanced map %s and plain map %s differ in shape'
                          % (enhanced.shape, plain.shape))
@@ -109,7 +130,9 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False):
     signal = fsc[shells] * pp[shells]
     total = float(signal.sum())
     fraction = float(signal[gross].sum() / total) if total > 0 else 0.0
-    scaled = [int(k) for k in shells if k not in failing and ratio[k] > 1.0 + tol[k]]
+    limit = power_limit(fsc[:n], power_bound)
+    slack = 1.0 + (tol if power_bound == 'plain' else np.maximum(tol, 2.0 / np.sqrt(np.maximum(count, 1))))
+    scaled = [int(k) for k in shells if k not in failing and ratio[k] > limit[k] * slack[k]]
     worst = float(margin.min())
     if fraction > MAX_FAILING_SIGNAL:
         reason = ('do-no-harm guard: the enhanced map disagrees with the data (FSC with the plain map below '
@@ -120,14 +143,14 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False):
     weight = np.ones(n)             # of the enhanced coefficients, per shell
     weight[failing] = 0.0
     gain = np.ones(n)
-    gain[scaled] = 1.0 / np.sqrt(ratio[scaled])
+    gain[scaled] = np.sqrt(limit[scaled] / ratio[scaled])
     inside = idx < n
     k = idx[inside]
     out = fe.copy()
     out[inside] = weight[k] * gain[k] * fe[inside] + (1.0 - weight[k]) * fp[inside]
     result = np.fft.irfftn(out, s=plain.shape, axes=(0, 1, 2)).astype(np.float32)
     reason = ('do-no-harm guard: %d shell(s) replaced by the plain map (%.0f%% of the signal in gross '
-              'disagreement), %d scaled down to its power' % (len(failing), 100 * fraction, len(scaled))
+              'disagreement), %d scaled down to the %s power bound' % (len(failing), 100 * fraction, len(scaled), power_bound)
               if len(failing) or scaled else 'do-no-harm guard: enhanced map agrees with the data')
     return result, Verdict(False, len(shells), [int(k) for k in failing], len(scaled), round(fraction, 4),
                            round(worst, 4), reason)

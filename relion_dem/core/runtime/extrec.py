@@ -32,7 +32,7 @@ import numpy as np
 from relion_dem.core.runtime import config as config_mod
 from relion_dem.core import guards
 from relion_dem.core.runtime import gate, runlog
-from relion_dem.core.io import atomic, mrc, star
+from relion_dem.core.io import atomic, layout, mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
 from relion_dem.core.enhancers.process import EnhancerFailure, check_enhanced, run_enhancer
@@ -180,7 +180,7 @@ def process(star_path, cfg=None, stdout=None):
     stdout = stdout or sys.stdout
     t0 = time.time()
     star_path = os.fspath(star_path)
-    call = gate.parse_call(star_path)
+    call = layout.parse_call(star_path)
     record = dict(star=star_path, iteration=call.iteration,
                   half=call.half if call.half else 'final', time=time.strftime('%Y-%m-%dT%H:%M:%S'),
                   pid=os.getpid())

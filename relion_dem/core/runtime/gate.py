@@ -26,28 +26,21 @@ The final (joined) reconstruction stays plain unless ``regularize_final``.
 """
 import collections
 
-from relion_dem.core.io import layout, star
+from relion_dem.core.io import star
 from relion_dem.core.io.layout import RelionRun
 
-Call = layout.Call
 Decision = collections.namedtuple('Decision', 'regularize reason healpix_order local_order')
-parse_call = layout.parse_call
-
-
-def latest_before(root, iteration, suffix):
-    """See :meth:`relion_dem.core.io.layout.RelionRun.latest_before`."""
-    return RelionRun(root).latest_before(iteration, suffix)
 
 
 def healpix_order(root, iteration):
     """``_rlnHealpixOrder`` of the latest sampling STAR before ``iteration`` (None if none)."""
-    path = latest_before(root, iteration, RelionRun.SAMPLING)
+    path = RelionRun(root).latest_before(iteration, RelionRun.SAMPLING)
     return star.first_value(path, '_rlnHealpixOrder', int) if path else None
 
 
 def local_search_order(root, iteration):
     """RELION's local-search healpix order for this run, from its optimiser STAR (None if none)."""
-    path = latest_before(root, iteration + 1, RelionRun.OPTIMISER)
+    path = RelionRun(root).latest_before(iteration + 1, RelionRun.OPTIMISER)
     return star.first_value(path, '_rlnAutoLocalSearchesHealpixOrder', int) if path else None
 
 
@@ -55,7 +48,7 @@ def solvent_mask_radius(root, iteration, voxel_size):
     """Radius (Å) of the spherical solvent mask RELION applies to the references, soft edge
     included (``_rlnParticleDiameter`` / 2 + ``_rlnWidthMaskEdge`` pixels), from the run's
     optimiser STAR; None when it does not flatten the solvent or the STAR says nothing."""
-    path = latest_before(root, iteration + 1, RelionRun.OPTIMISER)
+    path = RelionRun(root).latest_before(iteration + 1, RelionRun.OPTIMISER)
     blocks = star.read(path) if path else []
     if not star.lookup(blocks, '_rlnDoSolventFlattening', int):
         return None

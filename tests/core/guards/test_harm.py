@@ -101,3 +101,27 @@ def test_slight_loss_in_strong_low_shells_is_repaired_there_only(halves):
     assert np.all(fsc(out, truth)[1:4] >= fsc(h1, truth)[1:4] - 1e-3)
     counts = np.bincount(idx.ravel())[1:4]
     assert np.all(2.0 / np.sqrt(counts) > np.asarray(f[1:4]) - fsc(damaged, h1)[1:4])  # the old rule passed them
+
+
+def test_data_power_bound_keeps_the_truth_of_a_shrunk_half_map(halves):
+    """RELION hands over a Wiener-shrunk half-map (|P|² ≈ F·S²). The truth itself, louder than
+    it by about 1/F, is scaled back to the plain power under the ``plain`` bound and kept
+    under ``data`` (|P|²/F); a shell louder than that is scaled under both."""
+    truth, h1, _, f = halves
+    idx = fourier.radial_index(h1.shape)            # RELION's MAP reconstruction of this half:
+    w = np.concatenate([np.clip(f, 0, 1), np.zeros(idx.max() + 1 - len(f))])   # P = F·(S + N)
+    shrunk = np.fft.irfftn(w[idx] * np.fft.rfftn(h1), s=h1.shape).astype(np.float32)
+    n = cutoff(f)
+    _, plain_bound = harm_guard.apply(truth.astype(np.float32), shrunk, f, n, power_bound='plain')
+    out, data_bound = harm_guard.apply(truth.astype(np.float32), shrunk, f, n, power_bound='data')
+    assert plain_bound.shells_scaled >= n // 3
+    assert data_bound.shells_scaled == 0 and data_bound.shells_replaced == []
+    assert np.allclose(out, truth, atol=1e-4 * np.abs(truth).max())
+    _, loud = harm_guard.apply(3.0 / np.sqrt(f[1]) * truth.astype(np.float32), shrunk, f, n, power_bound='data')
+    assert loud.shells_scaled >= n // 2
+
+
+def test_unknown_power_bound_is_refused(halves):
+    truth, h1, _, f = halves
+    with pytest.raises(ValueError, match='power bound'):
+        harm_guard.apply(truth, h1, f, cutoff(f), power_bound='loud')
