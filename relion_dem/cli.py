@@ -119,7 +119,8 @@ def cmd_demo(a):
 #: subcommands implemented in their own modules: name -> (module, help). Each module has
 #: ``main(argv) -> exit status`` with its own argparse; ``relion_dem NAME --help`` shows it.
 DELEGATED = {
-    'compare': ('relion_dem.core.analysis.report', 'compare refinements: FSC, local resolution, angles, report'),
+    'compare': ('relion_dem.core.analysis.compare_command',
+                'compare refinements: FSC, local resolution, angles, report'),
     'denoise': ('relion_dem.core.postprocess.denoise', 'denoise a refinement\'s half-maps once (post-processing), '
                                                       'with the guards and a provenance map'),
     'install-network': ('relion_dem.core.network.install', 'create the environment of the bundled network'),

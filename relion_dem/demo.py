@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from relion_dem.core.analysis import fsc, report, runinfo
+from relion_dem.core.analysis import compare_command, fsc, runinfo
 from relion_dem.core.io import mrc
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import recipes, simulate
@@ -167,7 +167,7 @@ def main(a):
         '--model', info['model'], '--centre-model']
     print('comparing the two refinements (relion_dem compare %s)' % ' '.join(argv))
     with contextlib.redirect_stdout(io.StringIO()):
-        status = report.main(argv)
+        status = compare_command.main(argv)
     if status == 0:
         print('report: %s' % os.path.join(folder, 'report.md'))
     return status

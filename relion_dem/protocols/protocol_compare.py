@@ -4,9 +4,10 @@
 # **************************************************************************
 """``ProtRelionDemCompare``: did regularization help? Compares N refinements.
 
-A thin Scipion layer over :mod:`relion_dem.core.analysis.report` (pure numpy/scipy): the
-refinement protocols chosen (plain RELION, SIDESPLITTER, regularized...) are read from
-their RELION run roots (``extra/relion``), and the metrics (gold-standard FSC corrected by
+A thin Scipion layer over :mod:`relion_dem.core.analysis.comparison` (the numbers) and
+:mod:`relion_dem.core.analysis.report` (the files), pure numpy/scipy: the refinement
+protocols chosen (plain RELION, SIDESPLITTER, regularized...) are read from their RELION
+run roots (``extra/relion``), and the metrics (gold-standard FSC corrected by
 phase randomization, RELION's local resolution, angular and shift differences, map-model
 FSC, Q-score, FSC-Q, per-iteration view) go into ``extra/`` (report.md, metrics.json,
 data.json, PNG figures) and into the outputs ``outputFSCs`` (one corrected FSC per
@@ -93,16 +94,16 @@ per-iteration view of each run (resolution, healpix order, regularized iteration
         return None
 
     def compareStep(self):
-        from relion_dem.core.analysis import report
-        runs = [report.Run(root, label) for root, label in self.runRoots()]
-        report.unique_labels(runs)
+        from relion_dem.core.analysis import comparison, report
+        runs = [comparison.Run(root, label) for root, label in self.runRoots()]
+        comparison.unique_labels(runs)
         truth = self.truthMap.get() or None
         truth_particles = self.truthParticles.get() or None
         if truth and not truth_particles:
             cand = os.path.join(os.path.dirname(os.path.abspath(truth)), 'truth_particles.star')
             truth_particles = cand if os.path.exists(cand) else None
         out = self._getExtraPath()
-        result, arrays = report.compute(
+        result, arrays = comparison.compute(
             runs, out, mask_path=self._maskPath(), truth_path=truth, truth_particles=truth_particles,
             model=self._modelPath(), centre_model=self.centreModel.get(),
             sym=self.symmetry.get() or None, locres=self.doLocres.get(),

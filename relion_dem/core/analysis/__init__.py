@@ -17,5 +17,7 @@ One concept a module:
 ``runinfo``       what a run says about itself: per-iteration table (RELION's STARs joined
                   with the run log), summary, final resolution checked against RELION's FSC
 ``figures``       the figures (matplotlib) of reports and viewers
-``report``        ``relion_dem compare``: every metric of a set of refinements, Markdown + PNG (and JSON)
+``comparison``    every metric of a set of refinements against a common mask, truth and model
+``report``        the written report of a comparison: Markdown + PNG (and JSON)
+``compare_command``  the ``relion_dem compare`` command line
 """

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from relion_dem.core.analysis import figures as plots, report
+from relion_dem.core.analysis import comparison, figures as plots, report
 
 RECORDS = [
     dict(iteration=6, half=1, healpix_order=1, gate=False, regularized=False, enhancer_s=0.0,
@@ -99,5 +99,5 @@ def test_unique_labels():
         def __init__(self, label):
             self.label = label
     runs = [R('run'), R('run'), R('x'), R('run')]
-    report.unique_labels(runs)
+    comparison.unique_labels(runs)
     assert [r.label for r in runs] == ['run', 'run_2', 'x', 'run_3']

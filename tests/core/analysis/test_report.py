@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from relion_dem.core.analysis import report, runinfo
+from relion_dem.core.analysis import compare_command, runinfo
 
 from .conftest import MODEL, needs_relion
 
@@ -25,9 +25,9 @@ FIGURES = ['fsc.png', 'fsc_parts.png', 'fsc_truth.png', 'fsc_model.png', 'locres
 @pytest.fixture(scope='module')
 def compared(refinements, tmp_path_factory):
     out = str(tmp_path_factory.mktemp('compare'))
-    rc = report.main([os.path.join(refinements, 'Plain'), os.path.join(refinements, 'DEM', 'run'),
-                      '--truth', os.path.join(refinements, 'truth.mrc'),
-                      '--model', MODEL, '--centre-model', '--fscq-step', '3', '--out', out])
+    rc = compare_command.main([os.path.join(refinements, 'Plain'), os.path.join(refinements, 'DEM', 'run'),
+                               '--truth', os.path.join(refinements, 'truth.mrc'),
+                               '--model', MODEL, '--centre-model', '--fscq-step', '3', '--out', out])
     return rc, out, refinements
 
 
@@ -70,24 +70,24 @@ def test_report_numbers(compared):
 @needs_relion
 @pytest.mark.bad_input
 def test_missing_and_corrupt_inputs(refinements, tmp_path, capsys):
-    rc = report.main([str(tmp_path / 'nothing'), '--out', str(tmp_path / 'o')])
+    rc = compare_command.main([str(tmp_path / 'nothing'), '--out', str(tmp_path / 'o')])
     assert rc == 2
     assert 'nothing' in capsys.readouterr().err
     bad = tmp_path / 'bad.mrc'
     bad.write_bytes(b'garbage')
-    rc = report.main([os.path.join(refinements, 'Plain'), '--mask', str(bad), '--no-locres',
-                      '--no-relion-check', '--out', str(tmp_path / 'o2')])
+    rc = compare_command.main([os.path.join(refinements, 'Plain'), '--mask', str(bad), '--no-locres',
+                               '--no-relion-check', '--out', str(tmp_path / 'o2')])
     assert rc == 2
     assert 'bad.mrc' in capsys.readouterr().err
-    rc = report.main([os.path.join(refinements, 'Plain'), '--model', str(tmp_path / 'x.pdb'),
-                      '--out', str(tmp_path / 'o3')])
+    rc = compare_command.main([os.path.join(refinements, 'Plain'), '--model', str(tmp_path / 'x.pdb'),
+                               '--out', str(tmp_path / 'o3')])
     assert rc == 2
     assert 'x.pdb' in capsys.readouterr().err
 
 
 def test_not_a_run_folder(tmp_path, capsys):
     (tmp_path / 'empty').mkdir()
-    assert report.main([str(tmp_path / 'empty'), '--out', str(tmp_path / 'o')]) == 2
+    assert compare_command.main([str(tmp_path / 'empty'), '--out', str(tmp_path / 'o')]) == 2
     assert 'no RELION auto-refine run' in capsys.readouterr().err
 
 
