@@ -4,6 +4,8 @@
 #   ./dev.sh demo [relion_dem demo options]   install what is missing, run the demo
 #   ./dev.sh test [pytest options]            install what is missing, run all tests
 #   ./dev.sh install                          install only
+#   ./dev.sh relion5                          build RELION 5.0.1 (CPU) from ../shared into the cache
+#   ./dev.sh test-relion5 [pytest options]    the refinement tests against that RELION 5.0.1
 #   ./dev.sh bench [relion_dem bench options] run the benchmark (relion_dem_dev, this checkout)
 #   ./dev.sh results                          copy the last full test run's reliability tally
 #                                             into benchmarks/results
@@ -106,6 +108,46 @@ install_scipion() {
     source scripts/scipion-env.sh >>"$LOG" 2>&1
 }
 
+# RELION 5.0.1, CPU only, built from ../shared/third_party (nothing downloaded) into a cache
+# outside the checkout keyed by the source's checksum: reused when there, built when not.
+# Only the programs relion_dem and its tests call are built (RELION's library is static).
+RELION5_PROGRAMS="refine refine_mpi external_reconstruct reconstruct postprocess project image_handler mask_create"
+
+relion5_source() {
+    echo "${RELION_DEM_RELION5_SOURCE:-$ROOT/../shared/third_party/relion/relion-5.0.1.tar.gz}"
+}
+
+build_relion5() {
+    local tarball=$1 home=$2 src
+    if [ "$(id -u)" = 0 ]; then
+        apt_install build-essential cmake libopenmpi-dev libfftw3-dev libtbb-dev libtiff-dev libpng-dev
+    fi
+    src=$(mktemp -d)
+    tar -xzf "$tarball" -C "$src"
+    rm -rf "$home.partial"
+    mkdir -p "$(dirname "$home")"
+    RELION_PROGRAMS="$RELION5_PROGRAMS" nice scripts/build-relion.sh "$src"/relion-* "$home.partial" "$(nproc)"
+    rm -rf "$src" "$home"
+    mv "$home.partial" "$home"           # the folder exists only once the build is whole
+}
+
+install_relion5() {
+    local tarball sum t0
+    tarball=$(relion5_source)
+    [ -f "$tarball" ] || { echo "dev.sh: RELION 5.0.1 source not found: $tarball (set RELION_DEM_RELION5_SOURCE)" >&2; exit 1; }
+    sum=$(sha256sum "$tarball" | cut -c1-16)
+    # .../relion-5.0: Scipion's RELION plugin reads the version from the folder's name
+    RELION5_HOME=${RELION_DEM_CACHE:-$HOME/.cache/relion_dem}/relion-5.0.1-$sum/relion-5.0
+    if [ -x "$RELION5_HOME/bin/relion_refine_mpi" ]; then
+        say "RELION 5.0.1: $RELION5_HOME (cached)"
+    else
+        t0=$(date +%s)
+        step "RELION 5.0.1 built into $RELION5_HOME (scripts/build-relion.sh; 20-40 min on 2 cores)" \
+            build_relion5 "$tarball" "$RELION5_HOME"
+        say "RELION 5.0.1 build took $(( ($(date +%s) - t0) / 60 )) min"
+    fi
+}
+
 install_all() {
     install_system
     install_python
@@ -156,6 +198,35 @@ case "$cmd" in
         say "summary (logs in $results)"
         summarize_tests "$results"
         exit $status ;;
+    relion5)
+        install_relion5 ;;
+    test-relion5)
+        install_all
+        install_relion5
+        results=$BUILD/test-results
+        mkdir -p "$results"
+        say "pytest against RELION 5.0.1 ($RELION5_HOME): the live RELION >= 4 checks and every refinement test"
+        status=0
+        export RELION_HOME=$RELION5_HOME RELION_DEM_RELION_HOMES=$RELION5_HOME
+        RELION_DEM_TEST_CACHE=$(mktemp -d /tmp/relion_dem_relion5.XXXXXX)
+        export RELION_DEM_TEST_CACHE
+        "$VENV/bin/python" -m pytest -ra "$@" tests/integration | tee "$results/pytest-relion5.log" || status=$?
+        say "mutation check of the paths only RELION >= 4.0.2 takes"
+        "$VENV/bin/python" scripts/mutation-check.py "RELION >= 4.0.2" "RELION 5" \
+            | tee "$results/mutation-check-relion5.log" || status=1
+        tally=$(grep -E '^=+ .* in [0-9.]+s' "$results/pytest-relion5.log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//' || true)
+        say "RELION 5.0.1 leg: pytest ${tally:-no tally: pytest did not finish}"
+        grep -E '^(SKIPPED|FAILED|ERROR) ' "$results/pytest-relion5.log" | sed 's/^/    /' || true
+        say "RELION 5.0.1 leg: $(tail -n 1 "$results/mutation-check-relion5.log")"
+        # Scipion in an environment of its own: the scipion-em-relion line that drives RELION 5
+        say "Scipion tests with the scipion-em-relion that drives RELION 5.0.1 (.venv-relion5)"
+        export RELION_DEM_VENV=$ROOT/.venv-relion5 RELION_DEM_SCIPION_HOME=$ROOT/.scipion-relion5
+        "$0" install | tail -n 1 || status=1
+        say "$("$RELION_DEM_VENV/bin/python" -m pip list 2>/dev/null | grep -E '^scipion-em-relion ' | tr -s ' ')"
+        RELION_DEM_SCIPION_SUMMARY=$results/scipion-relion5-summary.txt \
+            scripts/test-scipion.sh test_form test_protocol_refine_dem || status=1
+        say "RELION 5.0.1 leg: $(tail -n 1 "$results/scipion-relion5-summary.txt" 2>/dev/null)"
+        exit $status ;;
     slurm)
         [ "$(id -u)" = 0 ] || { echo "dev.sh: slurm needs root (apt-get, /etc/slurm)" >&2; exit 2; }
         command -v slurmd >/dev/null && command -v munged >/dev/null \
@@ -168,5 +239,5 @@ case "$cmd" in
         for ext in json md png; do cp "$src.$ext" "benchmarks/results/reliability.$ext"; done
         say "benchmarks/results/reliability.{json,md,png} refreshed from $src" ;;
     *)
-        sed -n '2,18p' "$0"; exit 2 ;;
+        sed -n '2,20p' "$0"; exit 2 ;;
 esac

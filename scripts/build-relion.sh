@@ -8,6 +8,10 @@
 #   PREFIX      install prefix; binaries end up in PREFIX/bin
 #   JOBS        parallel make jobs (default: nproc)
 #
+# RELION_PROGRAMS="refine refine_mpi ..." builds only those programs (and the library they
+# link; RELION's library is static, so each binary stands alone) and copies them into
+# PREFIX/bin instead of installing everything: what CI needs, in less time.
+#
 # Debian packages required (apt-get install -y ...):
 #   build-essential cmake libopenmpi-dev libfftw3-dev libtbb-dev libtiff-dev libpng-dev
 # (libjpeg-dev and zlib1g-dev are optional; no X11/FLTK needed because GUI=OFF.)
@@ -62,8 +66,17 @@ if grep -q "WILL BE DOWNLOADED" "$BUILD/configure.log"; then
 fi
 
 # --- build and install -------------------------------------------------------
-cmake --build "$BUILD" -j "$JOBS"
-cmake --install "$BUILD"
+if [[ -n "${RELION_PROGRAMS:-}" ]]; then
+    read -r -a programs <<<"$RELION_PROGRAMS"
+    cmake --build "$BUILD" -j "$JOBS" --target "${programs[@]}"
+    mkdir -p "$PREFIX/bin"
+    for p in "${programs[@]}"; do
+        install -m 755 "$BUILD/bin/relion_$p" "$PREFIX/bin/relion_$p"
+    done
+else
+    cmake --build "$BUILD" -j "$JOBS"
+    cmake --install "$BUILD"
+fi
 
 # --- report ------------------------------------------------------------------
 echo "== build + install took $(( ($(date +%s) - start) / 60 )) min"

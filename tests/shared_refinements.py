@@ -29,7 +29,13 @@ REFINE_ARGS = ['--auto_refine', '--split_random_halves', '--i', 'particles.star'
 
 
 def have_relion_mpi():
-    return all(shutil.which(p) for p in ('relion_refine_mpi', 'mpirun', 'relion_postprocess'))
+    from relion_dem.core.io import relion
+    try:
+        for program in ('relion_refine_mpi', 'relion_postprocess'):
+            relion.find_program(program)
+    except relion.RelionError:
+        return False
+    return bool(shutil.which('mpirun'))
 
 
 needs_relion = pytest.mark.skipif(not have_relion_mpi(),
@@ -55,7 +61,9 @@ def _refine(folder, name, regularized):
         argv = _nice() + [sys.executable, '-m', 'relion_dem.cli', 'refine', '--np', '3',
                           '--enhancer', 'classical', '--'] + REFINE_ARGS + ['--o', out]
     else:
-        argv = _nice() + ['mpirun', '--oversubscribe', '-np', '3', 'relion_refine_mpi'] + \
+        # the RELION the runtime uses ($RELION_HOME first), never another one on the PATH
+        from relion_dem.core.io import relion
+        argv = _nice() + ['mpirun', '--oversubscribe', '-np', '3', relion.find_program('relion_refine_mpi')] + \
             REFINE_ARGS + ['--o', out]
     rc = subprocess.run(argv, cwd=folder, env=_env(), stdout=log, stderr=subprocess.STDOUT).returncode
     log.close()

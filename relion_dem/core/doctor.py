@@ -35,6 +35,39 @@ def _check_relion():
     return True, text, None
 
 
+#: how each RELION (major, minor) and scipion-em-relion major (None: no Scipion) pair is tested
+TESTED_PAIRS = {
+    ((3, 1), 4): 'CI tests it on every change (Debian RELION 3.1.3, scipion-em-relion 4.0.x)',
+    ((3, 1), None): 'CI tests it on every change (Debian RELION 3.1.3)',
+    ((5, 0), None): 'CI tests it on every change (RELION 5.0.1 leg: runtime and refinements, no Scipion)',
+    ((5, 0), 5): 'CI tests RELION 5.0.1 without Scipion; scipion-em-relion 5.0.2 with it was run once by hand',
+    ((4, 0), None): 'run once by hand (RELION 4.0.2; benchmarks/results/relion4-demo.md), not in CI',
+    ((4, 0), 5): 'run once by hand (RELION 4.0.2 with scipion-em-relion 5.0.2), not in CI',
+    ((5, 0), 4): 'not a working pair: scipion-em-relion 4.x drives RELION 3.1 and 4.0; install '
+                 'scipion-em-relion 5 for RELION 5 (the command line works without it)',
+}
+
+
+def scipion_em_relion_version():
+    """The installed scipion-em-relion's version string, or None."""
+    from importlib import metadata
+    try:
+        return metadata.version('scipion-em-relion')
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _check_pair():
+    v = relion.version('relion_refine')
+    plugin = scipion_em_relion_version()
+    if v is None:
+        return None, 'no RELION found (see above)', None
+    major = int(plugin.split('.')[0]) if plugin and plugin.split('.')[0].isdigit() else None
+    how = TESTED_PAIRS.get((v[:2], major), 'no CI leg tests this pair')
+    return None, 'RELION %s with %s: %s' % ('.'.join(map(str, v)), 'scipion-em-relion %s' % plugin if plugin
+                                             else 'no scipion-em-relion (command line)', how), None
+
+
 def _check_mpi():
     launcher = os.environ.get('RELION_DEM_MPIRUN', 'mpirun').split()[0]
     path = shutil.which(launcher)
@@ -104,7 +137,8 @@ REQUIRED = ('RELION', 'MPI', 'runtime')
 
 def checks():
     """[(name, check)]: RELION, MPI, the runtime, each enhancer backend, the GPU."""
-    return [('RELION', _check_relion), ('MPI', _check_mpi), ('runtime', _check_extrec)] \
+    return [('RELION', _check_relion), ('tested versions', _check_pair), ('MPI', _check_mpi),
+            ('runtime', _check_extrec)] \
         + enhancer_checks() + [('GPU', _check_gpu)]
 
 

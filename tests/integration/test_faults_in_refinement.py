@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 import pytest
 
 from relion_dem.core.simulation import recipes
@@ -92,3 +94,20 @@ def test_killed_and_continued_leaves_nothing_behind(killed_and_continued):
     from conftest import refinement_leftovers
     dataset = killed_and_continued[0]
     assert refinement_leftovers(os.path.join(dataset, 'Faults')) == []
+
+
+def test_denoise_root_on_the_continued_run(killed_and_continued, tmp_path):
+    """``relion_dem denoise --root`` on the continued run's final half-maps: the map, its
+    provenance map and record are written (voxel size the run's), nothing left beside them."""
+    from relion_dem import cli
+    from relion_dem.core.io import mrc
+    from conftest import refinement_leftovers
+    dataset, new_root = killed_and_continued[:2]
+    out = str(tmp_path / 'denoised.mrc')
+    assert cli.main(['denoise', '--root', os.path.join(dataset, new_root), '--out', out,
+                     '--enhancer', 'classical']) == 0
+    data, voxel = mrc.read(out)
+    _, run_voxel = mrc.read(os.path.join(dataset, new_root + '_half1_class001_unfil.mrc'))
+    assert data.shape == (40, 40, 40) and voxel == pytest.approx(run_voxel) and np.isfinite(data).all()
+    assert os.path.exists(str(tmp_path / 'denoised_provenance.mrc')) and os.path.exists(str(tmp_path / 'denoised.json'))
+    assert refinement_leftovers(str(tmp_path)) == []

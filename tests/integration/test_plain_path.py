@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from relion_dem.core.analysis.fsc import fsc
-from relion_dem.core.io import mrc
+from relion_dem.core.io import mrc, relion
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.runtime import launch
 from conftest import needs_relion
@@ -83,6 +83,9 @@ def test_unregularized_iteration_equals_relions_own(refinements):
         ours = first_iteration(refinements, 'PlainPath/run', {'enhancer': 'none'})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    # the vanilla run is this RELION's (its log's first line names the version)
+    with open(os.path.join(refinements, 'Plain', 'log.txt')) as f:
+        assert f.readline().split(':')[-1].strip() == '.'.join(map(str, relion.version())), f.name
     vanilla = RelionRun(os.path.join(refinements, 'Plain', 'run')).iteration_path(1, '_half1_class001.mrc')
     vanilla = mrc.read(vanilla)[0]
     rel = float(np.abs(ours - vanilla).max() / np.ptp(vanilla))

@@ -74,3 +74,10 @@ def test_doctor_names_the_version_and_blush(relion_home, capsys):
     assert 'RELION %d.%d' % v[:2] in out and 'skip gridding' in out
     if v[0] >= 5:
         assert 'Blush present' in out or 'no Blush' in out
+    # which RELION / scipion-em-relion pair this is, and whether CI tests it
+    plugin = doctor.scipion_em_relion_version()
+    major = int(plugin.split('.')[0]) if plugin else None
+    assert re.search(r'tested versions +RELION %d\.%d\.\d+ with ' % v[:2], out)
+    assert doctor.TESTED_PAIRS.get((v[:2], major), 'no CI leg tests this pair') in out
+    if v[:2] == (5, 0) and major is None:
+        assert 'RELION 5.0.1 leg' in out
