@@ -221,6 +221,8 @@ case "$cmd" in
         # Scipion in an environment of its own: the scipion-em-relion line that drives RELION 5
         say "Scipion tests with the scipion-em-relion that drives RELION 5.0.1 (.venv-relion5)"
         export RELION_DEM_VENV=$ROOT/.venv-relion5 RELION_DEM_SCIPION_HOME=$ROOT/.scipion-relion5
+        unset SCIPION_PYTHON SCIPION_HOME SCIPION_USER_DATA SCIPION_TESTS SCIPION_HOSTS SCIPION_CONFIG \
+              SCIPION_LOCAL_CONFIG   # the main leg's Scipion
         "$0" install | tail -n 1 || status=1
         say "$("$RELION_DEM_VENV/bin/python" -m pip list 2>/dev/null | grep -E '^scipion-em-relion ' | tr -s ' ')"
         RELION_DEM_SCIPION_SUMMARY=$results/scipion-relion5-summary.txt \
