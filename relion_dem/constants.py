@@ -34,3 +34,10 @@ GATE_CHOICES = [('local searches', 'local_searches'),
                 ('always', 'always'),
                 ('local searches, or once RELION stalls', 'stalled')]
 GATE_LOCAL, GATE_FROM_ITERATION, GATE_ALWAYS, GATE_STALLED = range(len(GATE_CHOICES))
+
+
+def default_gate_index():
+    """The form's default gate: the runtime's (``config.DEFAULTS['gate']``, which follows the gate
+    benchmark's recommendation), so the Scipion protocol and the command line start alike."""
+    from relion_dem.core.runtime import config
+    return [value for _, value in GATE_CHOICES].index(config.DEFAULTS['gate'])

@@ -58,7 +58,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         form.addSection(label='Regularization')
         runs = enhancer_runs_condition()   # 'enhancer != <index of none>'
         self._defineEnhancerParams(form, 'Regularize half-maps with', 'each half-map inside the loop')
-        form.addParam('gate', params.EnumParam, default=C.GATE_LOCAL,
+        form.addParam('gate', params.EnumParam, default=C.default_gate_index(),
                       choices=[c[0] for c in C.GATE_CHOICES],
                       condition=runs,
                       label='Start regularizing',

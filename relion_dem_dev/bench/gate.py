@@ -277,6 +277,84 @@ def recommendation(results):
     return best, 'no break, then most rescues, then finest against local_searches (%s)' % text
 
 
+def power_bound_recommendation(results, arm='dem_stalled_data_bound', against='dem_stalled'):
+    """(bound, reason): the do-no-harm guard's power bound the gate results support. ``data``
+    (|P|²/F, arm ``dem_stalled_data_bound``) replaces ``plain`` (arm ``dem_stalled``, the same gate)
+    only with no break, on at least ``MIN_DATASETS`` data sets with ``MIN_SEEDS`` seeds, finer on
+    average over the paired seeds than the plain bound by more than the sd of the mean."""
+    diffs, breaks, datasets = [], 0, 0
+    for r in results:
+        rows = [s for s in r.get('per_seed', []) if arm in s and against in s]
+        if not rows:
+            continue
+        datasets += len(rows) >= MIN_SEEDS
+        breaks += r['counts'].get(arm, {}).get('breaks', 0)
+        diffs += [s[arm]['truth_res_masked_A'] - s[against]['truth_res_masked_A'] for s in rows]
+    if not diffs:
+        return 'plain', 'no paired runs of the two bounds yet'
+    mean, sem = float(np.mean(diffs)), float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    text = ('data − plain bound %+.2f ± %.2f Å (mean ± sem, %d paired seeds, %d data set(s) with >= %d seeds), '
+            '%d break(s) with the data bound' % (mean, sem, len(diffs), datasets, MIN_SEEDS, breaks))
+    if breaks == 0 and datasets >= MIN_DATASETS and mean < -sem:
+        return 'data', text
+    return 'plain', text
+
+
+def guard_activity(log_path):
+    """What the guards did in a run's regularized half calls (its run log): calls, mean shells the
+    do-no-harm guard checked, replaced and scaled per call, whole-call fallbacks, mean FSC-guard
+    cutoff shell."""
+    from relion_dem.core.runtime import runlog
+    calls = [r for r in runlog.read(log_path) if r.get('half') != 'final' and r.get('gate')]
+    harm = [r['harm_guard'] for r in calls if r.get('harm_guard')]
+    mean = lambda v: round(float(np.mean(v)), 2) if v else None
+    return dict(calls=len(calls), regularized=sum(1 for r in calls if r.get('regularized')),
+                fallbacks=sum(1 for r in calls if r.get('fallback')),
+                checked=mean([h['shells_checked'] for h in harm]),
+                replaced=mean([len(h['shells_replaced']) for h in harm]),
+                scaled=mean([h['shells_scaled'] for h in harm]),
+                fsc_cutoff=mean([r['fsc_guard_shell'] for r in calls if r.get('fsc_guard_shell') is not None]))
+
+
+def write_guard_report(work, out):
+    """``gate-guards.{json,md}``: :func:`guard_activity` of every regularized arm of every seed
+    under ``work`` (``benchmarks/work``), and the mean per data set and arm."""
+    import glob
+    rows = []
+    for log_path in sorted(glob.glob(os.path.join(work, 'gate-*', 'seed*', 'runs', 'dem_*', 'run_relion_dem.jsonl'))):
+        parts = log_path.split(os.sep)
+        act = guard_activity(log_path)
+        if act['calls']:
+            rows.append(dict(dataset=parts[-5][len('gate-'):], seed=int(parts[-4][4:]), arm=parts[-2], **act))
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['dataset'], r['arm']), []).append(r)
+    lines = ['# What the guards did in the gate benchmark\'s regularized calls', '',
+             'Per data set and arm, over the seeds whose run folders are in `%s`: regularized half calls, '
+             'and per call the mean number of shells the do-no-harm guard checked, replaced by the plain map '
+             'and scaled down to its power bound, whole-call fallbacks, and the FSC guard\'s first plain '
+             'shell (`relion_dem_dev.bench.gate --guards`).' % os.path.relpath(work, REPO), '',
+             '| data set | arm | seeds | calls | regularized | fallbacks | checked | replaced | scaled | FSC cutoff |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    summary = []
+    for (dataset, arm), g in sorted(groups.items()):
+        m = lambda k: round(float(np.mean([r[k] for r in g if r[k] is not None])), 2) \
+            if any(r[k] is not None for r in g) else None
+        summary.append(dict(dataset=dataset, arm=arm, seeds=sorted(r['seed'] for r in g),
+                            calls=sum(r['calls'] for r in g), regularized=sum(r['regularized'] for r in g),
+                            fallbacks=sum(r['fallbacks'] for r in g),
+                            **{k: m(k) for k in ('checked', 'replaced', 'scaled', 'fsc_cutoff')}))
+        s = summary[-1]
+        lines.append('| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s |' % (
+            dataset, arm, ','.join(map(str, s['seeds'])), s['calls'], s['regularized'], s['fallbacks'],
+            s['checked'], s['replaced'], s['scaled'], s['fsc_cutoff']))
+    with open(os.path.join(out, 'gate-guards.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    with open(os.path.join(out, 'gate-guards.json'), 'w') as f:
+        json.dump(dict(per_run=rows, summary=summary), f, indent=1)
+    return summary
+
+
 def standard_results(out):
     """The standard benchmark's repeats (``standard-<id>.json``) as gate results: its ``dem`` arm is
     the ``local_searches`` gate and ``dem_from_first`` the ``always`` gate (every half call from
@@ -330,12 +408,14 @@ def write_summary(out):
                 results.append(json.load(f))
     results += standard_results(out)
     gate, why = recommendation(results)
+    bound, bound_why = power_bound_recommendation(results)
     rows = ['# Gate benchmark: summary', '',
             '`gate-<data set>.md`: the gate benchmark (struggling data); `standard-<id>`: the standard '
             'benchmark\'s repeats, whose `dem` arm is the `local_searches` gate and `dem_from_first` the '
             '`always` gate (runs made before the unregularized path was made RELION\'s own are marked '
             'revision 1).', '',
             '**Recommended default gate: `%s`** — %s.' % (gate, why), '',
+            '**Recommended power bound of the do-no-harm guard: `%s`** — %s.' % (bound, bound_why), '',
             '| data set | seeds | arm | rescues | breaks | mean Δ map vs truth (Å) |', '|---|---|---|---|---|---|']
     for r in results:
         label = r['dataset'] + (' (revision 1)' if r.get('plain_path_revision', 2) == 1 else '')
@@ -345,7 +425,8 @@ def write_summary(out):
     with open(os.path.join(out, 'gate-summary.md'), 'w') as f:
         f.write('\n'.join(rows) + '\n')
     with open(os.path.join(out, 'gate-summary.json'), 'w') as f:
-        json.dump(dict(recommended=gate, reason=why, datasets=[r['dataset'] for r in results],
+        json.dump(dict(recommended=gate, reason=why, recommended_power_bound=bound, power_bound_reason=bound_why,
+                       datasets=[r['dataset'] for r in results],
                        counts={r['dataset']: r['counts'] for r in results}), f, indent=1)
     return gate, why
 
@@ -355,6 +436,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--dataset', choices=sorted(DATASETS))
     p.add_argument('--summary', action='store_true', help='only write gate-summary.{json,md} from the results')
+    p.add_argument('--guards', action='store_true', help='only write gate-guards.{json,md}: what the guards did '
+                                                         'in the regularized calls of the runs under --work')
     p.add_argument('--rewrite', metavar='JSON', help='recompute a gate-<data set>.json\'s counts, Markdown and '
                                                      'figure from its per-seed values')
     p.add_argument('--seeds', type=int, default=5)
@@ -374,6 +457,10 @@ def main(argv=None):
         arm_names = [k for k in old['arms'] if k != 'oracle']
         res = dict(summarize(old['dataset'], old['per_seed'], arm_names), enhancer=old.get('enhancer'), date=old['date'])
         print('rewrote %s' % write(res, os.path.dirname(os.path.abspath(a.rewrite))))
+        return 0
+    if a.guards:
+        for row in write_guard_report(os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work')), a.out):
+            print(row)
         return 0
     if a.summary or not a.dataset:
         gate, why = write_summary(a.out)

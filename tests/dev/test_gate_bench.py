@@ -72,3 +72,37 @@ def test_shipped_default_gate_is_the_benchmark_recommendation():
     with open(os.path.join(RESULTS, 'gate-summary.json')) as f:
         summary = json.load(f)
     assert config.DEFAULTS['gate'] == summary['recommended'], summary['reason']
+
+
+def test_shipped_power_bound_is_the_benchmark_recommendation():
+    """The do-no-harm guard's default power bound follows the committed gate results too."""
+    with open(os.path.join(RESULTS, 'gate-summary.json')) as f:
+        summary = json.load(f)
+    assert config.DEFAULTS['harm_power_bound'] == summary['recommended_power_bound'], summary['power_bound_reason']
+
+
+def test_data_bound_needs_paired_seeds_without_a_break():
+    def result(diffs, breaks=0):
+        per_seed = [dict(seed=i, dem_stalled=dict(truth_res_masked_A=8.0),
+                         dem_stalled_data_bound=dict(truth_res_masked_A=8.0 + d)) for i, d in enumerate(diffs)]
+        return dict(per_seed=per_seed, counts=dict(dem_stalled_data_bound=dict(breaks=breaks)))
+    finer = [-0.3, -0.2, -0.4, -0.1, -0.3]
+    assert gate.power_bound_recommendation([result(finer), result(finer)])[0] == 'data'
+    assert gate.power_bound_recommendation([result(finer)])[0] == 'plain'              # one data set
+    assert gate.power_bound_recommendation([result(finer), result(finer, breaks=1)])[0] == 'plain'
+    assert gate.power_bound_recommendation([result([0.3, -0.3, 0.2, -0.2, 0.0])] * 2)[0] == 'plain'
+    assert gate.power_bound_recommendation([])[0] == 'plain'
+
+
+def test_guard_activity_counts_regularized_half_calls(tmp_path):
+    from relion_dem.core.runtime import runlog
+    log = str(tmp_path / 'run_relion_dem.jsonl')
+    harm = lambda replaced, scaled: dict(shells_checked=10, shells_replaced=replaced, shells_scaled=scaled)
+    for r in (dict(half=1, gate=False, regularized=False),                       # gate closed: not counted
+              dict(half=1, gate=True, regularized=True, harm_guard=harm([3, 4], 6), fsc_guard_shell=12),
+              dict(half=2, gate=True, regularized=True, harm_guard=harm([], 8), fsc_guard_shell=14),
+              dict(half=2, gate=True, regularized=False, fallback='do-no-harm guard: ...'),
+              dict(half='final', gate=True, regularized=False)):
+        runlog.append(log, r)
+    act = gate.guard_activity(log)
+    assert act == dict(calls=3, regularized=2, fallbacks=1, checked=10.0, replaced=1.0, scaled=7.0, fsc_cutoff=13.0)
