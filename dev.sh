@@ -142,8 +142,9 @@ install_relion5() {
         say "RELION 5.0.1: $RELION5_HOME (cached)"
     else
         t0=$(date +%s)
-        step "RELION 5.0.1 built into $RELION5_HOME (scripts/build-relion.sh; 20-40 min on 2 cores)" \
+        step "RELION 5.0.1 built into $RELION5_HOME (scripts/build-relion.sh; about 10 min on 2 cores)" \
             build_relion5 "$tarball" "$RELION5_HOME"
+        echo "$(( $(date +%s) - t0 ))" >"$RELION5_HOME/build-seconds"
         say "RELION 5.0.1 build took $(( ($(date +%s) - t0) / 60 )) min"
     fi
 }
@@ -201,6 +202,7 @@ case "$cmd" in
     relion5)
         install_relion5 ;;
     test-relion5)
+        leg_t0=$(date +%s)
         install_all
         install_relion5
         results=$BUILD/test-results
@@ -228,6 +230,16 @@ case "$cmd" in
         RELION_DEM_SCIPION_SUMMARY=$results/scipion-relion5-summary.txt \
             scripts/test-scipion.sh test_form test_protocol_refine_dem || status=1
         say "RELION 5.0.1 leg: $(tail -n 1 "$results/scipion-relion5-summary.txt" 2>/dev/null)"
+        # the leg's record (./dev.sh results copies it into benchmarks/results)
+        {
+            echo "# RELION 5.0.1 leg (\`./dev.sh test-relion5\`), $(date '+%F %T'), $(nproc) CPUs"
+            echo
+            echo "- RELION: $RELION5_HOME; build $(cat "$RELION5_HOME/build-seconds" 2>/dev/null || echo '?') s when it was built (0 here when cached)"
+            echo "- pytest tests/integration: ${tally:-did not finish}"
+            echo "- $(tail -n 1 "$results/mutation-check-relion5.log")"
+            echo "- $(tail -n 1 "$results/scipion-relion5-summary.txt" 2>/dev/null) ($("$RELION_DEM_VENV/bin/python" -m pip list 2>/dev/null | grep -E '^scipion-em-relion ' | tr -s ' '))"
+            echo "- the whole leg: $(( $(date +%s) - leg_t0 )) s, exit status $status"
+        } >"$results/relion5-leg.md"
         exit $status ;;
     slurm)
         [ "$(id -u)" = 0 ] || { echo "dev.sh: slurm needs root (apt-get, /etc/slurm)" >&2; exit 2; }
@@ -239,7 +251,11 @@ case "$cmd" in
         src=$BUILD/test-results/reliability
         [ -f "$src.json" ] || { echo "dev.sh: no tally in $src.json: run ./dev.sh test first" >&2; exit 1; }
         for ext in json md png; do cp "$src.$ext" "benchmarks/results/reliability.$ext"; done
-        say "benchmarks/results/reliability.{json,md,png} refreshed from $src" ;;
+        say "benchmarks/results/reliability.{json,md,png} refreshed from $src"
+        if [ -f "$BUILD/test-results/relion5-leg.md" ]; then
+            cp "$BUILD/test-results/relion5-leg.md" benchmarks/results/relion5-leg.md
+            say "benchmarks/results/relion5-leg.md refreshed"
+        fi ;;
     *)
         sed -n '2,20p' "$0"; exit 2 ;;
 esac
