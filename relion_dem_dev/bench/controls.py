@@ -1,8 +1,10 @@
 """The artifact controls, each a regularized refinement of its own data set:
 
-- low-pass: particles from the truth low-passed at each of the scale's cutoffs (the regularized
-  run must not claim a finer resolution);
-- noise sweep: the main SNR, then lower ones down to an SNR where the gate never opens;
+- low-pass: particles from the truth low-passed at each of the scale's cutoffs, refined with the
+  gate open from the first iteration (the strictest policy: it bounds every other), must not
+  claim a finer resolution;
+- noise sweep: the main SNR, then lower ones, with the default gate: where it opens, and that
+  less signal never gives a map closer to the truth;
 - pure noise: particles without signal, refined with the gate forced open (the network applied
   at every iteration): the final map's correlation with the truth beyond the initial reference's
   resolution stays at chance.
@@ -34,7 +36,7 @@ def lowpass(session, structure, work, s, seed):
     entries, details = [], []
     for cut in s['lowpass_A']:
         d = data.lowpass_dataset(structure, os.path.join(work, 'lowpass_%g' % cut), s, cut, seed + 10)
-        root, meta = session.refine(d)
+        root, meta = session.refine(d, settings=dict(gate='always'))
         run = RelionRun(os.path.join(d, root))
         summ = runinfo.summary(run.root)
         rc = runinfo.resolution_check(run.root)
@@ -48,7 +50,7 @@ def lowpass(session, structure, work, s, seed):
             isolated_shell=rc['isolated_shell'], aligned_up_to_shell=rc['aligned_up_to_shell'],
             truth_res_A=sc.truth_res(run.final_map),
             source_lowpass_A=round(data.source_lowpass(cut, s['data']['box'], s['data']['voxel_size']), 2),
-            regularized_iterations=summ['regularized_iterations'], wall_s=meta['wall_s']))
+            regularized_iterations=summ['regularized_iterations'], gate='always', wall_s=meta['wall_s']))
     return entries, details
 
 

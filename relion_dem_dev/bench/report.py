@@ -59,9 +59,13 @@ def targets(res):
                               for c in ctl['lowpass'])))
     if ctl['noise']:
         last = min(ctl['noise'], key=lambda c: c['snr'])
-        out.append(('gate stays closed at the extreme noise', last['regularized_iterations'] == 0,
-                    'SNR %g: max healpix %s, %s regularized iterations'
-                    % (last['snr'], last['max_healpix'], last['regularized_iterations'])))
+        worst = next((d for d in res['extra']['controls'].get('noise', []) if d['snr'] == last['snr']), {})
+        main = val('dem', 'truth_res_A')
+        if worst.get('truth_res_A') is not None and main is not None:
+            out.append(('less signal gives no closer map (extreme noise)', worst['truth_res_A'] >= main,
+                        'SNR %g: map vs truth %.2f Å against %.2f Å at the main SNR; max healpix %s, %s '
+                        'regularized iterations' % (last['snr'], worst['truth_res_A'], main, last['max_healpix'],
+                                                    last['regularized_iterations'])))
     pn = res['extra']['controls'].get('pure_noise') or {}
     if pn.get('truth_corr') is not None:
         lim = pn['chance_mean'] + 3 * pn['chance_sd']
