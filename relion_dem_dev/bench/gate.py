@@ -132,6 +132,8 @@ def verdicts(per_seed, arm, default='dem_local_searches'):
     scatter = max(2.0 * float(np.std(diffs, ddof=1)) if len(diffs) > 1 else 0.0, shell)
     rescues = breaks = 0
     for s in per_seed:
+        if arm not in s:
+            continue
         p, a = s['relion'], s[arm]
         if p['ang_err_deg'] > RESCUE_PLAIN_DEG and a['ang_err_deg'] < RESCUE_ARM_DEG:
             rescues += 1
@@ -179,15 +181,18 @@ def markdown(res):
                 '%d (%s)' % (r['regularized_iterations'], r['first_regularized'])
                 if r.get('regularized_iterations') is not None else '-',
                 '%.0f' % r['wall_s'] if r.get('wall_s') is not None else '-'))
-    lines += ['', '| arm | map vs truth (Å) | median error (°) | within 10° | rescues | breaks |', '|---|---|---|---|---|---|']
+    lines += ['', '| arm | seeds | map vs truth (Å) | median error (°) | within 10° | rescues | breaks |',
+              '|---|---|---|---|---|---|---|']
     for arm in arm_names + ['oracle']:
         st, c = res['arms'][arm], res['counts'].get(arm, {})
 
         def f(k, fmt='%.2f'):
             v = st.get(k)
             return '-' if not v else (fmt % v['mean']) + (' ± ' + fmt % v['sd'] if v['sd'] is not None else '')
-        lines.append('| %s | %s | %s | %s | %s | %s |' % (arm, f('truth_res_masked_A'), f('ang_err_deg', '%.1f'),
-                                                         f('within_10deg'), c.get('rescues', '-'), c.get('breaks', '-')))
+        n = sum(1 for s in res['per_seed'] if arm in s)
+        lines.append('| %s | %d | %s | %s | %s | %s | %s |' % (arm, n, f('truth_res_masked_A'), f('ang_err_deg', '%.1f'),
+                                                              f('within_10deg'), c.get('rescues', '-'),
+                                                              c.get('breaks', '-')))
     thr = {c['break_threshold_A'] for c in res['counts'].values()}
     if any(r.get('same_as') for s in res['per_seed'] for r in s.values() if isinstance(r, dict)):
         lines += ['', '"= relion, not run": vanilla RELION never reached local searches in that seed, so the '
@@ -254,7 +259,7 @@ def recommendation(results):
         paired = [r['counts'][arm].get('mean_diff_A', 0.0) - r['counts']['dem_local_searches'].get('mean_diff_A', 0.0)
                   for r in runs if 'dem_local_searches' in r['counts']]
         if runs:
-            evidence[policy] = sum(1 for r in runs if len(r.get('seeds', [])) >= MIN_SEEDS
+            evidence[policy] = sum(1 for r in runs if r['counts'][arm].get('seeds', len(r.get('seeds', []))) >= MIN_SEEDS
                                    and r['counts'][arm].get('mean_diff_A', 0.0)
                                    != r['counts'].get('dem_local_searches', {}).get('mean_diff_A', 0.0))
             tally[policy] = (sum(r['counts'][arm]['rescues'] for r in runs),
@@ -391,8 +396,10 @@ def counts_of(per_seed, arm_names):
         if arm == 'relion':
             continue
         c = dict(zip(('rescues', 'breaks', 'break_threshold_A'), verdicts(per_seed, arm)))
+        ran = [s for s in per_seed if arm in s]
         c['mean_diff_A'] = round(float(np.mean([s[arm]['truth_res_masked_A'] - s['relion']['truth_res_masked_A']
-                                                for s in per_seed])), 2)
+                                                for s in ran])), 2)
+        c['seeds'] = len(ran)
         out[arm] = c
     return out
 
@@ -420,7 +427,7 @@ def write_summary(out):
     for r in results:
         label = r['dataset'] + (' (revision 1)' if r.get('plain_path_revision', 2) == 1 else '')
         for arm, c in r['counts'].items():
-            rows.append('| %s | %d | %s | %d | %d | %+.2f |' % (label, len(r['seeds']), arm, c['rescues'],
+            rows.append('| %s | %d | %s | %d | %d | %+.2f |' % (label, c.get('seeds', len(r['seeds'])), arm, c['rescues'],
                                                               c['breaks'], c.get('mean_diff_A', 0.0)))
     with open(os.path.join(out, 'gate-summary.md'), 'w') as f:
         f.write('\n'.join(rows) + '\n')
@@ -454,7 +461,7 @@ def main(argv=None):
     if a.rewrite:
         with open(a.rewrite) as f:
             old = json.load(f)
-        arm_names = [k for k in old['arms'] if k != 'oracle']
+        arm_names = [arm for arm in ARMS if any(arm in s for s in old['per_seed'])]
         res = dict(summarize(old['dataset'], old['per_seed'], arm_names), enhancer=old.get('enhancer'), date=old['date'])
         print('rewrote %s' % write(res, os.path.dirname(os.path.abspath(a.rewrite))))
         return 0
@@ -484,7 +491,7 @@ def main(argv=None):
         got = run_seed(a.dataset, seed, a.arms, work, a.np, enhancer)
         kept[seed] = dict(kept.get(seed, {}), **got, seed=seed)
         per_seed = [kept[k] for k in sorted(kept)]
-        res = summarize(a.dataset, per_seed, [arm for arm in arm_names if all(arm in s for s in per_seed)])
+        res = summarize(a.dataset, per_seed, [arm for arm in arm_names if any(arm in s for s in per_seed)])
         res['enhancer'] = enhancer
         prefix = write(res, a.out)          # after every seed: a stopped run keeps what it has
     print(markdown(res))

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from relion_dem import cli
-from relion_dem.core.runtime import launch
+from relion_dem.core.runtime import config, launch
 from relion_dem.protocols import ProtRelionDemRefine
 
 from conftest import DATA, needs_relion
@@ -49,7 +49,7 @@ def test_new_run_same_plan(inputs):
     ours, theirs = cli_plan(NEW, inputs), protocol_plan(NEW, inputs)
     assert ours == theirs
     assert ours.extra_args == ['--external_reconstruct']
-    assert ours.config['local_healpix_order'] == 4 and ours.config['gate'] == 'local_searches'
+    assert ours.config['local_healpix_order'] == 4 and ours.config['gate'] == config.DEFAULTS['gate']
     assert ours.config_path == str(inputs / 'Refine' / 'run_relion_dem.json')
     assert ours.config['log'] == str(inputs / 'Refine' / 'run_relion_dem.jsonl')
     assert ours.env['RELION_DEM_CONFIG'] == ours.config_path

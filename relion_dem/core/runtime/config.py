@@ -24,7 +24,7 @@ GATES = ('local_searches', 'stalled', 'from_iteration', 'always', 'never')
 DEFAULTS = {
     'enhancer': None,              # a name from relion_dem.core.enhancers.BACKENDS; None: the default
     'enhancer_options': {},        # backend-specific settings (see each backend)
-    'gate': 'local_searches',      # when to regularize, one of GATES (benchmarks/results/gate-summary.md)
+    'gate': 'stalled',             # when to regularize, one of GATES (benchmarks/results/gate-summary.md)
     'gate_iteration': 1,           # first iteration regularized with gate 'from_iteration'
     'gate_stall_iterations': 2,    # gate 'stalled': RELION's iterations without resolution gain
     'local_healpix_order': None,   # None: RELION's --auto_local_healpix_order, read from the run

@@ -7,7 +7,7 @@ from relion_dem.core.runtime import config
 
 def test_defaults_fill_in():
     c = config.validate({'enhancer': 'classical'})
-    assert c['gate'] == 'local_searches' and c['fsc_guard'] is True
+    assert c['gate'] == config.DEFAULTS['gate'] and c['fsc_guard'] is True and c['harm_power_bound'] == 'plain'
     assert c['guard_threshold'] == pytest.approx(1 / 7)
     assert c['minres_map'] == 5          # relion_refine's --minres_map default
 
