@@ -33,7 +33,7 @@ MUTATIONS = [
      '    if fraction > MAX_FAILING_SIGNAL:', '    if False:',
      ['tests/core/guards/test_harm.py', 'tests/core/runtime/test_extrec.py']),
     ('do-no-harm guard: louder shells not scaled', 'relion_dem/core/guards/harm.py',
-     '    gain[scaled] = 1.0 / np.sqrt(ratio[scaled])\n', '',
+     '    gain[scaled] = np.sqrt(limit[scaled] / ratio[scaled])\n', '',
      ['tests/core/guards/test_harm.py']),
     ('guards: a request without a usable FSC accepted', 'relion_dem/core/guards/__init__.py',
      "    values = np.asarray(fsc if fsc is not None else [], dtype=float).ravel()\n", '    return None\n',
