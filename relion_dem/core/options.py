@@ -21,12 +21,14 @@ def add_enhancer_arguments(group):
 
 def add_guard_arguments(group):
     """``--no-fsc-guard`` (alias ``--no-guard``), ``--no-harm-guard`` and ``--harm-power-bound``."""
+    from relion_dem.core.guards.harm import POWER_BOUNDS
+    from relion_dem.core.runtime.config import DEFAULTS
     group.add_argument('--no-fsc-guard', '--no-guard', dest='no_fsc_guard', action='store_true',
                        help='disable the FSC guard (enhanced map kept beyond FSC < 1/7)')
     group.add_argument('--no-harm-guard', action='store_true',
                        help='disable the do-no-harm guard (enhanced map kept where it disagrees with the '
                             'data inside the resolved shells)')
-    group.add_argument('--harm-power-bound', choices=('plain', 'data'), default='plain',
+    group.add_argument('--harm-power-bound', choices=POWER_BOUNDS, default=DEFAULTS['harm_power_bound'],
                        help='how loud the do-no-harm guard lets a shell be: plain (the plain map\'s power, '
                             'RELION\'s confidence weighting; default) or data (the power the data support, '
                             '|P|^2/FSC)')

@@ -32,8 +32,9 @@ the signal's power is about |P|²/F (from |P|² ≈ F·S²), so a shell is scale
 |E|²/|P|² exceeds (1/F_k)(1 + u_k). That limit is itself an estimate from the n_k coefficients of
 one half-map, whose shell power has a relative standard error of about 1/√n_k, so
 u_k = max(t_k, 2/√n_k) (two standard errors; on a simulated half-map whose truth is known,
-tests/core/guards/test_harm.py, the truth's ratio came within 1 % of this limit). Which bound serves alignment better is measured by the gate
-benchmark (``relion_dem_dev.bench.gate``, arm ``dem_stalled_data_bound``).
+tests/core/guards/test_harm.py, the truth's ratio came within 1 % of this limit). Which bound
+serves alignment better is measured by the gate benchmark (``relion_dem_dev.bench.gate``, arm
+``dem_stalled_data_bound``).
 
 Rule, using only this half's plain and enhanced maps and the current gold-standard FSC
 (never the other half's map):
