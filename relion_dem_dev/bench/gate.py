@@ -36,6 +36,9 @@ DATASETS = {
                        dict(data=dict(box=40, voxel_size=3.0, n_particles=600, snr=0.1, cone_deg=None)),
                        'struggling: the demo\'s 23 kDa protein (40 px at 3 Å/px, 600 particles) at SNR 0.1, '
                        'uniform orientations'),
+    'adk_open-cone40-snr01': ('adk_open', 'standard',
+                              dict(data=dict(box=40, voxel_size=3.0, n_particles=600, snr=0.1, cone_deg=40.0)),
+                              'struggling: the same 23 kDa protein and SNR in a 0-40° tilt cone'),
     '1BD2-snr003': ('1BD2', 'standard', dict(snr=0.03),
                     'struggling: ~100 kDa complex at SNR 0.03, uniform orientations'),
     '1BD2-cone40-snr005': ('1BD2', 'standard', dict(snr=0.05, cone=40.0),
