@@ -23,7 +23,7 @@ ROOT=$(pwd)
 VENV=${RELION_DEM_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
 BUILD=$ROOT/build
-LOG=$BUILD/install.log
+LOG=${RELION_DEM_INSTALL_LOG:-$BUILD/install.log}   # a concurrent build logs elsewhere
 mkdir -p "$BUILD"
 
 say() { printf '== %s\n' "$*"; }
