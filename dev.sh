@@ -4,7 +4,8 @@
 #   ./dev.sh demo [relion_dem demo options]   install what is missing, run the demo
 #   ./dev.sh test [pytest options]            install what is missing, run all tests
 #   ./dev.sh install                          install only
-#   ./dev.sh relion5                          build RELION 5.0.1 (CPU) from ../shared into the cache
+#   ./dev.sh relion5                          build RELION 5.0.1 (CPU) from ../shared into the cache,
+#                                             and the Scipion environment that drives it
 #   ./dev.sh test-relion5 [pytest options]    the refinement tests against that RELION 5.0.1
 #   ./dev.sh bench [relion_dem bench options] run the benchmark (relion_dem_dev, this checkout)
 #   ./dev.sh results                          copy the last full test run's reliability tally
@@ -149,6 +150,17 @@ install_relion5() {
     fi
 }
 
+# Scipion in an environment of its own with the scipion-em-relion line that drives RELION 5
+relion5_scipion_env() {
+    export RELION_HOME=$RELION5_HOME RELION_DEM_VENV=$ROOT/.venv-relion5 RELION_DEM_SCIPION_HOME=$ROOT/.scipion-relion5
+    unset SCIPION_PYTHON SCIPION_HOME SCIPION_USER_DATA SCIPION_TESTS SCIPION_HOSTS SCIPION_CONFIG \
+          SCIPION_LOCAL_CONFIG   # the main leg's Scipion
+}
+
+install_relion5_scipion() {
+    ( relion5_scipion_env; "$0" install | tail -n 1 )
+}
+
 install_all() {
     install_system
     install_python
@@ -200,7 +212,8 @@ case "$cmd" in
         summarize_tests "$results"
         exit $status ;;
     relion5)
-        install_relion5 ;;
+        install_relion5
+        install_relion5_scipion ;;
     test-relion5)
         leg_t0=$(date +%s)
         install_all
@@ -222,9 +235,7 @@ case "$cmd" in
         say "RELION 5.0.1 leg: $(tail -n 1 "$results/mutation-check-relion5.log")"
         # Scipion in an environment of its own: the scipion-em-relion line that drives RELION 5
         say "Scipion tests with the scipion-em-relion that drives RELION 5.0.1 (.venv-relion5)"
-        export RELION_DEM_VENV=$ROOT/.venv-relion5 RELION_DEM_SCIPION_HOME=$ROOT/.scipion-relion5
-        unset SCIPION_PYTHON SCIPION_HOME SCIPION_USER_DATA SCIPION_TESTS SCIPION_HOSTS SCIPION_CONFIG \
-              SCIPION_LOCAL_CONFIG   # the main leg's Scipion
+        relion5_scipion_env
         "$0" install | tail -n 1 || status=1
         say "$("$RELION_DEM_VENV/bin/python" -m pip list 2>/dev/null | grep -E '^scipion-em-relion ' | tr -s ' ')"
         RELION_DEM_SCIPION_SUMMARY=$results/scipion-relion5-summary.txt \
