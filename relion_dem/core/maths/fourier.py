@@ -1,7 +1,8 @@
 """Fourier-space primitives shared by filters, guards, network, metrics and simulation.
 
 Shells: :func:`radial_index` (integer shell of every ``rfftn`` coefficient),
-:func:`apply_shell_weights`; filters: :func:`lowpass`, :func:`lowpass_weights`; resampling:
+:func:`apply_shell_weights`, :func:`from_padded_halfcomplex` (RELION's padded Fourier arrays
+on a map's grid); filters: :func:`lowpass`, :func:`lowpass_weights`; resampling:
 :func:`crop`, :func:`pad_or_resample`; the FSC per shell (:func:`fsc`, RELION's shells),
 :func:`resolution` where it crosses a threshold, :func:`shell_resolutions`. The masked FSC
 with its phase-randomization correction is ``relion_dem.core.analysis.fsc``.
@@ -26,6 +27,22 @@ def radial_frequency(shape):
     fy = np.fft.fftfreq(shape[1]) * shape[1]
     fx = np.fft.rfftfreq(shape[2]) * shape[2]
     return np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
+
+
+def from_padded_halfcomplex(array, box):
+    """The values of a padded half-complex Fourier array (RELION's back-projector arrays as
+    ``relion_refine --external_reconstruct`` writes them: ``(p·box, p·box, p·box/2 + 1)``, FFTW's
+    layout, origin at [0, 0, 0]) at the coefficients of a ``box``³ map's ``rfftn``. ValueError
+    when the shape is not that of an integer padding of ``box``."""
+    array = np.asarray(array)
+    pad = array.shape[0] // box if box else 0
+    if pad < 1 or array.shape != (pad * box, pad * box, pad * box // 2 + 1):
+        raise ValueError('Fourier array of shape %s is not a padded half-complex array of a %d-voxel box'
+                         % (array.shape, box))
+    f = (np.fft.fftfreq(box) * box).astype(int)
+    z = (pad * f) % (pad * box)
+    x = pad * np.arange(box // 2 + 1)
+    return array[np.ix_(z, z, x)]
 
 
 def apply_shell_weights(data, weights):
