@@ -311,20 +311,53 @@ def power_bound_recommendation(results, arm='dem_stalled_data_bound', against='d
     return 'plain', text
 
 
+#: a Fourier coefficient counts as sampled by a half-map's data when its back-projected weight is
+#: at least this fraction of the 90th percentile of its shell's weights
+SAMPLED_FRACTION = 0.1
+
+
+def sampling_coverage(star_path, shells):
+    """Fraction of the coefficients of Fourier shells 1 .. ``shells`` that the call's data sampled
+    (:data:`SAMPLED_FRACTION`), from the request's weight map (RELION's back-projected CTF² sums,
+    ``_rlnExtReconsWeight``); None when the map is gone. A guard that judged each shell only over
+    the sampled directions would differ from today's only on the rest."""
+    from relion_dem.core.io import star as star_io
+    from relion_dem.core.maths import fourier
+    import mrcfile
+    weight_path = os.path.splitext(star_path)[0] + '_weight.mrc'
+    if shells < 1 or not os.path.exists(weight_path) or not os.path.exists(star_path):
+        return None
+    box = star_io.first_value(star_path, '_rlnOriginalImageSize', int)
+    with mrcfile.open(weight_path, permissive=True) as m:
+        w = fourier.from_padded_halfcomplex(np.asarray(m.data, np.float64), box)
+    idx = fourier.radial_index((box,) * 3)
+    sampled = counted = 0
+    for k in range(1, shells + 1):
+        v = w[idx == k]
+        sampled += int(np.sum(v >= SAMPLED_FRACTION * np.percentile(v, 90)))
+        counted += v.size
+    return sampled / counted
+
+
 def guard_activity(log_path):
     """What the guards did in a run's regularized half calls (its run log): calls, mean shells the
     do-no-harm guard checked, replaced and scaled per call, whole-call fallbacks, mean FSC-guard
-    cutoff shell."""
+    cutoff shell, and the mean :func:`sampling_coverage` of the shells checked (where the
+    requests' weight maps are still there)."""
     from relion_dem.core.runtime import runlog
     calls = [r for r in runlog.read(log_path) if r.get('half') != 'final' and r.get('gate')]
     harm = [r['harm_guard'] for r in calls if r.get('harm_guard')]
     mean = lambda v: round(float(np.mean(v)), 2) if v else None
+    dataset = os.path.dirname(os.path.dirname(os.path.dirname(log_path)))     # <seed>/runs/<arm>/
+    coverage = [sampling_coverage(os.path.join(dataset, r['star']), r['harm_guard']['shells_checked'])
+                for r in calls if r.get('harm_guard') and r.get('star')]
     return dict(calls=len(calls), regularized=sum(1 for r in calls if r.get('regularized')),
                 fallbacks=sum(1 for r in calls if r.get('fallback')),
                 checked=mean([h['shells_checked'] for h in harm]),
                 replaced=mean([len(h['shells_replaced']) for h in harm]),
                 scaled=mean([h['shells_scaled'] for h in harm]),
-                fsc_cutoff=mean([r['fsc_guard_shell'] for r in calls if r.get('fsc_guard_shell') is not None]))
+                fsc_cutoff=mean([r['fsc_guard_shell'] for r in calls if r.get('fsc_guard_shell') is not None]),
+                sampled=mean([c for c in coverage if c is not None]))
 
 
 def write_guard_report(work, out):
@@ -344,9 +377,13 @@ def write_guard_report(work, out):
              'Per data set and arm, over the seeds whose run folders are in `%s`: regularized half calls, '
              'and per call the mean number of shells the do-no-harm guard checked, replaced by the plain map '
              'and scaled down to its power bound, whole-call fallbacks, and the FSC guard\'s first plain '
-             'shell (`relion_dem_dev.bench.gate --guards`).' % os.path.relpath(work, REPO), '',
-             '| data set | arm | seeds | calls | regularized | fallbacks | checked | replaced | scaled | FSC cutoff |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+             'shell (`relion_dem_dev.bench.gate --guards`). *sampled*: the fraction of the coefficients of '
+             'the checked shells whose back-projected weight (the request\'s `_rlnExtReconsWeight`) is at least '
+             '%g of its shell\'s 90th percentile, i.e. the directions the half-map\'s data reached as RELION '
+             'assigned them (where the weight maps are still in the run folders).'
+             % (os.path.relpath(work, REPO), SAMPLED_FRACTION), '',
+             '| data set | arm | seeds | calls | regularized | fallbacks | checked | replaced | scaled | FSC cutoff | sampled |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     summary = []
     for (dataset, arm), g in sorted(groups.items()):
         m = lambda k: round(float(np.mean([r[k] for r in g if r[k] is not None])), 2) \
@@ -354,11 +391,11 @@ def write_guard_report(work, out):
         summary.append(dict(dataset=dataset, arm=arm, seeds=sorted(r['seed'] for r in g),
                             calls=sum(r['calls'] for r in g), regularized=sum(r['regularized'] for r in g),
                             fallbacks=sum(r['fallbacks'] for r in g),
-                            **{k: m(k) for k in ('checked', 'replaced', 'scaled', 'fsc_cutoff')}))
+                            **{k: m(k) for k in ('checked', 'replaced', 'scaled', 'fsc_cutoff', 'sampled')}))
         s = summary[-1]
-        lines.append('| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %s |' % (
             dataset, arm, ','.join(map(str, s['seeds'])), s['calls'], s['regularized'], s['fallbacks'],
-            s['checked'], s['replaced'], s['scaled'], s['fsc_cutoff']))
+            s['checked'], s['replaced'], s['scaled'], s['fsc_cutoff'], s['sampled']))
     with open(os.path.join(out, 'gate-guards.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     with open(os.path.join(out, 'gate-guards.json'), 'w') as f:

@@ -3,6 +3,7 @@ pinned to the committed recommendation."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from relion_dem.core.runtime import config
@@ -105,4 +106,33 @@ def test_guard_activity_counts_regularized_half_calls(tmp_path):
               dict(half='final', gate=True, regularized=False)):
         runlog.append(log, r)
     act = gate.guard_activity(log)
-    assert act == dict(calls=3, regularized=2, fallbacks=1, checked=10.0, replaced=1.0, scaled=7.0, fsc_cutoff=13.0)
+    assert act == dict(calls=3, regularized=2, fallbacks=1, checked=10.0, replaced=1.0, scaled=7.0, fsc_cutoff=13.0,
+                       sampled=None)      # no request STAR named: no weight map to read
+
+
+def test_sampling_coverage_of_a_request_and_of_a_missing_cone(tmp_path):
+    import glob
+    import shutil
+    import mrcfile
+    from relion_dem.core.maths import fourier
+    fixture = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'data', 'relion31')
+    star = glob.glob(os.path.join(fixture, '*_external_reconstruct.star'))[0]
+    # uniform orientations (200 particles, box 24): nearly every coefficient of the resolved shells
+    uniform = gate.sampling_coverage(star, 9)
+    assert 0.9 < uniform <= 1.0
+    # the same request with the weights of a 0-40° tilt cone: nothing within 50° of the z axis
+    shutil.copy(star, str(tmp_path / 'r.star'))
+    with mrcfile.open(star[:-5] + '_weight.mrc', permissive=True) as m:
+        w = np.array(m.data)
+    f = np.fft.fftfreq(48) * 48
+    r = np.sqrt(f[:, None, None] ** 2 + f[None, :, None] ** 2 + np.arange(25)[None, None, :] ** 2)
+    w[np.abs(f[:, None, None]) > np.cos(np.radians(50)) * np.maximum(r, 1e-9)] = 0.0
+    mrcfile.new(str(tmp_path / 'r_weight.mrc'), data=w.astype(np.float32))
+    idx = fourier.radial_index((24, 24, 24))
+    fz = (np.fft.fftfreq(24) * 24)[:, None, None] + 0 * idx
+    rr = fourier.radial_frequency((24, 24, 24))
+    inside = (idx >= 1) & (idx <= 9)
+    expected = float(np.mean(np.abs(fz[inside]) <= np.cos(np.radians(50)) * rr[inside]))
+    # the cone's share, less what the uniform data left unsampled (sparse CTF sums)
+    assert expected - (1 - uniform) - 0.01 <= gate.sampling_coverage(str(tmp_path / 'r.star'), 9) <= expected + 0.01
+    assert 0.5 < expected < 0.75

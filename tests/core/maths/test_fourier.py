@@ -27,3 +27,17 @@ def test_lowpassed_copy_has_fsc_cut_at_the_filter():
     lp = fourier.lowpass(a, 2.0, 10.0)                         # shell 8 of 40 × 2 Å
     c = fourier.fsc(a, lp)
     assert np.all(c[1:7] > 0.99) and np.all(c[10:] < 0.05)
+
+
+def test_padded_halfcomplex_arrays_are_read_on_the_maps_grid():
+    # a map zero-padded to twice its box: its transform at even indices is the map's own
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(12, 12, 12))
+    padded = np.zeros((24, 24, 24))
+    padded[:12, :12, :12] = m
+    big = np.fft.rfftn(padded)
+    assert big.shape == (24, 24, 13)
+    np.testing.assert_allclose(fourier.from_padded_halfcomplex(big, 12), np.fft.rfftn(m), atol=1e-9)
+    np.testing.assert_allclose(fourier.from_padded_halfcomplex(np.fft.rfftn(m), 12), np.fft.rfftn(m))  # no padding
+    with pytest.raises(ValueError, match='not a padded half-complex array of a 12-voxel box'):
+        fourier.from_padded_halfcomplex(np.zeros((24, 24, 24)), 12)
