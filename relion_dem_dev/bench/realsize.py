@@ -1,0 +1,206 @@
+"""Real-size calls: what one in-loop call and ``relion_dem denoise`` cost at the boxes users
+refine (256, 384, 512 voxels near 1 Å per pixel).
+
+    python -m relion_dem_dev.bench.realsize [--boxes 256 384 512] [--voxel 1.05] [--structure 1BD2]
+
+The molecule (a held-out structure, B 50 Å²) is made once in the smallest box and padded to
+the others, so the boxes differ in solvent only, as a user's boxes do. Its half-maps carry
+white noise (the FSC then crosses 1/7 near 3-4 Å). Per box:
+
+- **in-loop, both halves at once**: the runtime's regularization of a call (network through its
+  persistent server, do-no-harm and FSC guards; ``extrec._enhance``, the part of a call that is
+  relion_dem's) for half 1 and half 2 started together, as RELION's two MPI ranks start them.
+  RELION's own reconstruction (``relion_external_reconstruct``, the same in vanilla RELION) is
+  not included;
+- **denoise**: ``relion_dem denoise HALF HALF`` (the average, both guards, the provenance map).
+
+Wall seconds and the node's peak memory above its baseline before the network server started
+(MemTotal - MemAvailable, sampled every 0.2 s; the server included), on this machine's cores,
+after a warm-up call at the smallest box (a run's server is loaded after its first call). Writes
+``benchmarks/results/realsize.{json,md}``.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from relion_dem.core.io import mrc
+
+from .settings import REPO, log
+
+OPTIMISER = """
+data_optimiser_general
+
+_rlnDoSolventFlattening 1
+_rlnParticleDiameter {diameter:.1f}
+_rlnWidthMaskEdge 5
+"""
+
+#: one half's regularization as the runtime does it, in a process of its own
+IN_LOOP = """
+import json, sys, time
+from relion_dem.core.io import mrc, layout
+from relion_dem.core.maths import fourier
+from relion_dem.core.runtime import config, extrec
+star, half_map, other_map = sys.argv[1:4]
+cfg = config.validate({'enhancer': 'network', 'gate': 'always'}, 'realsize')
+plain, voxel = mrc.read(half_map)
+other, _ = mrc.read(other_map)
+fsc = fourier.fsc(plain, other)
+record = {}
+t = time.time()
+result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, '.', record)
+record.update(seconds=round(time.time() - t, 2), regularized=result is not plain)
+print(json.dumps(record))
+"""
+
+
+class MemoryPeak:
+    """The node's peak used memory (MemTotal - MemAvailable) above its value at the start, GB."""
+
+    def __init__(self, base=None):
+        self.base = self.used() if base is None else base
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    @staticmethod
+    def used():
+        info = {}
+        with open('/proc/meminfo') as f:
+            for line in f:
+                key, value = line.split(':')
+                info[key] = float(value.split()[0])
+        return (info['MemTotal'] - info['MemAvailable']) / 1024 ** 2
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.used() - self.base)
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def half_maps(structure, box, voxel, rng):
+    """Truth and two noisy half-maps of ``structure`` in a ``box``³ grid."""
+    from relion_dem.core.simulation.density import potential_map
+    from . import data
+    truth = potential_map(data.resolve_structure(structure), box, voxel, bfactor=50.0)
+    sd = float(truth[truth > truth.max() * 0.05].std())
+    return truth, [truth + rng.normal(0.0, 2.0 * sd, truth.shape).astype(np.float32) for _ in range(2)]
+
+
+def padded(a, box):
+    before = (box - a.shape[0]) // 2
+    return np.pad(a, [(before, box - a.shape[0] - before)] * 3)
+
+
+def measure(box, halves, voxel, diameter, folder, base):
+    """Both in-loop half calls at once, then denoise; dict of seconds and peak GB above ``base``."""
+    os.makedirs(os.path.join(folder, 'Refine'), exist_ok=True)
+    with open(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'), 'w') as f:
+        f.write(OPTIMISER.format(diameter=diameter))
+    maps = []
+    for i, h in enumerate(halves, 1):
+        maps.append(os.path.join(folder, 'half%d.mrc' % i))
+        mrc.write(maps[-1], padded(h, box), voxel)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    out = dict(box=box, voxel_A=voxel)
+    with MemoryPeak(base) as mem:
+        t = time.time()
+        procs = [subprocess.Popen([sys.executable, '-c', IN_LOOP,
+                                   'Refine/run_it002_half%d_class001_external_reconstruct.star' % i,
+                                   maps[i - 1], maps[2 - i]], cwd=folder, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+        results = [p.communicate() for p in procs]
+        out['in_loop_s'] = round(time.time() - t, 1)
+    out['in_loop_peak_GB'] = round(mem.peak, 2)
+    calls = []
+    for (stdout, stderr), p in zip(results, procs):
+        if p.returncode != 0:
+            raise RuntimeError('in-loop call at box %d failed:\n%s' % (box, stderr[-2000:]))
+        calls.append(json.loads(stdout.strip().splitlines()[-1]))
+    out['in_loop_calls'] = [dict(enhancer_s=c.get('enhancer_s'), seconds=c['seconds'], regularized=c['regularized'],
+                                 harm_guard=c.get('harm_guard'), fsc_guard_shell=c.get('fsc_guard_shell'))
+                            for c in calls]
+    with MemoryPeak(base) as mem:
+        t = time.time()
+        p = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'relion_dem'), 'denoise', maps[0], maps[1],
+                            '--out', os.path.join(folder, 'denoised.mrc'), '--enhancer', 'network', '--force'],
+                           cwd=folder, env=env, capture_output=True, text=True)
+        out['denoise_s'] = round(time.time() - t, 1)
+    out['denoise_peak_GB'] = round(mem.peak, 2)
+    if p.returncode != 0:
+        raise RuntimeError('denoise at box %d failed:\n%s' % (box, (p.stdout + p.stderr)[-2000:]))
+    return out
+
+
+def markdown(res):
+    lines = ['# Real-size calls', '',
+             '%s at %.2f Å per pixel (B 50 Å², white noise), made in a %d³ box and padded to the others; '
+             '%d CPU cores, network on the CPU through its persistent server (`python -m relion_dem_dev.bench.realsize`). '
+             '*In-loop*: relion_dem\'s part of one iteration\'s calls, half 1 and half 2 started together (network, '
+             'do-no-harm and FSC guards; RELION\'s own reconstruction, the same in vanilla RELION, not included). '
+             '*Peak*: the node\'s used memory above its baseline before the network server started (the server '
+             'included), after a warm-up call. %s'
+             % (res['structure'], res['voxel_A'], res['made_in_box'], res['cpus'], res['date']), '',
+             '| box | in-loop, both halves (s) | network per half (s) | in-loop peak (GB) | denoise (s) | denoise peak (GB) |',
+             '|---|---|---|---|---|---|']
+    for r in res['boxes']:
+        lines.append('| %d | %.1f | %s | %.2f | %.1f | %.2f |' % (
+            r['box'], r['in_loop_s'], ' / '.join('%.1f' % (c['enhancer_s'] or 0) for c in r['in_loop_calls']),
+            r['in_loop_peak_GB'], r['denoise_s'], r['denoise_peak_GB']))
+    for r in res.get('failed', []):
+        lines.append('| %d | failed: %s | | | | |' % (r['box'], r['error'].splitlines()[0][:200]))
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m relion_dem_dev.bench.realsize', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--boxes', type=int, nargs='+', default=[256, 384, 512])
+    p.add_argument('--voxel', type=float, default=1.05)
+    p.add_argument('--structure', default='1BD2')
+    p.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'))
+    a = p.parse_args(argv)
+    from relion_dem.core.simulation.density import model_extent, read_model
+    from . import data
+    made = min(a.boxes)
+    truth, halves = half_maps(a.structure, made, a.voxel, np.random.default_rng(0))
+    diameter = float(model_extent(read_model(data.resolve_structure(a.structure)))) + 20.0
+    res = dict(structure=a.structure, voxel_A=a.voxel, made_in_box=made, particle_diameter_A=round(diameter, 1),
+               cpus=os.cpu_count(), date=time.strftime('%Y-%m-%d %H:%M'), boxes=[], failed=[])
+    base = MemoryPeak.used()          # before the network server starts: its memory counts
+    with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
+        log('warm-up at box %d (starts the network server, as a run\'s first call does)' % made)
+        measure(made, halves, a.voxel, diameter, folder, base)
+    for box in sorted(a.boxes):
+        log('box %d' % box)
+        with tempfile.TemporaryDirectory(prefix='realsize_%d_' % box) as folder:
+            try:
+                res['boxes'].append(measure(box, halves, a.voxel, diameter, folder, base))
+                log(json.dumps(res['boxes'][-1]))
+            except RuntimeError as e:
+                res['failed'].append(dict(box=box, error=str(e)))
+                log('box %d failed: %s' % (box, e))
+        with open(os.path.join(a.out, 'realsize.json'), 'w') as f:
+            json.dump(res, f, indent=1)
+        with open(os.path.join(a.out, 'realsize.md'), 'w') as f:
+            f.write(markdown(res))
+    return 0 if not res['failed'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
