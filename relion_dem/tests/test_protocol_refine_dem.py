@@ -1,7 +1,8 @@
 """The regularized refine protocol run for real: ``scipion3 tests relion_dem.tests.test_protocol_refine_dem``.
 
 One regularized refinement (classical denoiser, gate at local searches) to convergence,
-then a RELION "continue" run from one of its iterations; plus the form's validation.
+then a RELION "continue" run from one of its iterations, and the continued run's half-maps
+denoised once (the denoise protocol); plus the form's validation.
 """
 import json
 import os
@@ -12,7 +13,7 @@ from relion_dem import constants as C
 from relion_dem.core.enhancers import choice_index, form_choices
 from relion_dem.core.runtime import runlog
 from relion_dem.core.analysis import runinfo
-from relion_dem.protocols import ProtRelionDemRefine
+from relion_dem.protocols import ProtRelionDemDenoise, ProtRelionDemRefine
 from relion_dem.tests import FAST_REFINE
 from relion_dem.tests.base import RelionDemTestBase
 
@@ -124,3 +125,18 @@ class TestRelionDemRefine(RelionDemTestBase):
             self.assertTrue(all(r['regularized'] for r in crecords
                                 if r['iteration'] == first and r['half'] != 'final'), crecords)
         self.assertTrue(runinfo.summary(croot, cont.outputRegularizationLog.getFileName())['converged'])
+
+        # the continued run's half-maps denoised once (post-processing), with both guards
+        print(magentaStr('\n==> Denoise the continued run\'s half-maps once'))
+        post = self.newProtocol(ProtRelionDemDenoise, objLabel='denoise half-maps',
+                                enhancer=choice_index('classical'))
+        post.inputVolume.set(cont.outputVolume)
+        self.assertEqual(post.validate(), [])
+        self.launchProtocol(post)
+        self.assertEqual(post.outputVolume.getDim(), cont.outputVolume.getDim())
+        self.assertAlmostEqual(post.outputVolume.getSamplingRate(), cont.outputVolume.getSamplingRate())
+        report = post.report()
+        self.assertEqual(report['half1'], post.halfMaps()[0])
+        self.assertIsNone(report['fallback'], report)
+        self.assertIn('harm_guard_verdict', report)
+        self.assertTrue(os.path.exists(post._getExtraPath('denoised_provenance.mrc')))
