@@ -85,14 +85,21 @@ def reached_local_searches(dataset, root):
     return bool(orders) and local is not None and max(orders) >= local
 
 
-def run_seed(name, seed, arm_names, work, np_procs, enhancer):
-    """Every arm on one seed's data set; {arm: metrics}."""
+def dataset_settings(name):
+    """The benchmark settings of data set ``name`` (:data:`DATASETS`): its scale's, with the overrides."""
     sid, scale, overrides, _ = DATASETS[name]
     overrides = dict(overrides)
     replaced = overrides.pop('data', None)
     s = settings_for(scale, **overrides)
     if replaced:
         s['data'] = dict(replaced)
+    return s
+
+
+def run_seed(name, seed, arm_names, work, np_procs, enhancer):
+    """Every arm on one seed's data set; {arm: metrics}."""
+    sid = DATASETS[name][0]
+    s = dataset_settings(name)
     structure = data.resolve_structure(sid)
     folder = data.main_dataset(structure, os.path.join(work, 'seed%d' % seed), s, seed)
     sc = Scorer(folder, structure)
@@ -443,8 +450,25 @@ def standard_results(out):
             name = os.path.basename(path)[:-5]
             arm_names = [a for a in ('relion', 'dem_local_searches', 'dem_always') if all(a in r for r in per_seed)]
             found.append(dict(dataset=name, seeds=rep['seeds'], counts=counts_of(per_seed, arm_names),
-                              plain_path_revision=res['extra'].get('plain_path_revision', 1)))
+                              plain_path_revision=res['extra'].get('plain_path_revision', 1),
+                              scale=res.get('scale'), structure=res.get('structure'), snr=res.get('snr'),
+                              cone_deg=res.get('cone_deg')))
     return found
+
+
+def rerun_of(standard, results):
+    """The gate data set in ``results`` that reruns a standard result made before the unregularized
+    path was RELION's own (revision 1) on the same data, with at least :data:`MIN_SEEDS` seeds; or None."""
+    if standard.get('plain_path_revision', 2) != 1:
+        return None
+    for r in results:
+        if r['dataset'] not in DATASETS or len(r.get('seeds', [])) < MIN_SEEDS:
+            continue
+        s = dataset_settings(r['dataset'])
+        if ('standard', DATASETS[r['dataset']][0], s['data']['snr'], s['data'].get('cone_deg')) == \
+                (standard.get('scale'), standard.get('structure'), standard.get('snr'), standard.get('cone_deg')):
+            return 'gate-' + r['dataset']
+    return None
 
 
 def counts_of(per_seed, arm_names):
@@ -468,10 +492,17 @@ def write_summary(out):
     import glob
     results = []
     for path in sorted(glob.glob(os.path.join(out, 'gate-*.json'))):
-        if not path.endswith('gate-summary.json'):
+        if not path.endswith(('gate-summary.json', 'gate-guards.json')):
             with open(path) as f:
                 results.append(json.load(f))
-    results += standard_results(out)
+    standard, superseded = [], []
+    for r in standard_results(out):
+        newer = rerun_of(r, results)
+        if newer:
+            superseded.append('%s (revision %d) by %s' % (r['dataset'], r['plain_path_revision'], newer))
+        else:
+            standard.append(r)
+    results += standard
     gate, why = recommendation(results)
     bound, bound_why = power_bound_recommendation(results)
     rows = ['# Gate benchmark: summary', '',
@@ -479,7 +510,12 @@ def write_summary(out):
             'benchmark\'s repeats, whose `dem` arm is the `local_searches` gate and `dem_from_first` the '
             '`always` gate (runs made before the unregularized path was made RELION\'s own are marked '
             'revision 1).', '',
-            '**Recommended default gate: `%s`** — %s.' % (gate, why), '',
+            '**Recommended default gate: `%s`** — %s.' % (gate, why), '']
+    if superseded:
+        rows += ['Standard-benchmark results made before the unregularized path was RELION\'s own, superseded by a '
+                 'gate data set of the same data (same structure, scale, SNR and cone, >= %d seeds) run with '
+                 'today\'s runtime, and left out: %s.' % (MIN_SEEDS, '; '.join(superseded)), '']
+    rows += [
             '**Recommended power bound of the do-no-harm guard: `%s`** — %s.' % (bound, bound_why), '',
             '| data set | seeds | arm | rescues | breaks | mean Δ map vs truth (Å) |', '|---|---|---|---|---|---|']
     for r in results:
@@ -491,7 +527,7 @@ def write_summary(out):
         f.write('\n'.join(rows) + '\n')
     with open(os.path.join(out, 'gate-summary.json'), 'w') as f:
         json.dump(dict(recommended=gate, reason=why, recommended_power_bound=bound, power_bound_reason=bound_why,
-                       datasets=[r['dataset'] for r in results],
+                       datasets=[r['dataset'] for r in results], superseded=superseded,
                        counts={r['dataset']: r['counts'] for r in results}), f, indent=1)
     return gate, why
 

@@ -136,3 +136,14 @@ def test_sampling_coverage_of_a_request_and_of_a_missing_cone(tmp_path):
     # the cone's share, less what the uniform data left unsampled (sparse CTF sums)
     assert expected - (1 - uniform) - 0.01 <= gate.sampling_coverage(str(tmp_path / 'r.star'), 9) <= expected + 0.01
     assert 0.5 < expected < 0.75
+
+
+def test_a_rerun_with_todays_runtime_supersedes_a_revision_1_standard_result():
+    old = dict(dataset='standard-6Z6U', plain_path_revision=1, scale='standard', structure='6Z6U', snr=0.1,
+               cone_deg=None)
+    rerun = dict(dataset='6Z6U-snr01', seeds=[1, 2, 3, 4, 5])
+    assert gate.rerun_of(old, [rerun]) == 'gate-6Z6U-snr01'
+    assert gate.rerun_of(dict(old, plain_path_revision=2), [rerun]) is None          # made with today's path
+    assert gate.rerun_of(old, [dict(rerun, seeds=[1, 2, 3])]) is None                 # fewer seeds
+    assert gate.rerun_of(dict(old, snr=0.15), [rerun]) is None                        # other data
+    assert gate.rerun_of(dict(old, cone_deg=40.0), [rerun]) is None
