@@ -35,10 +35,10 @@ def test_converged_and_both_halves_logged_every_iteration(run):
 
 
 def test_regularized_only_after_the_gate_opened(run):
-    """The run's gate (the default, ``local_searches``, or ``stalled``): open once local searches
-    began, or with ``stalled`` after RELION's global searches went two iterations without
-    resolution gain (checked against RELION's own optimiser STARs); closed before; the final
-    reconstruction plain."""
+    """The run's gate (the default): ``always`` open; ``local_searches`` open once local searches
+    began; ``stalled`` also after RELION's global searches went two iterations without resolution
+    gain (checked against RELION's own optimiser STARs); closed before; the final reconstruction
+    plain."""
     from relion_dem.core.runtime import gate
     dataset, root, records = run
     with open(os.path.join(dataset, root + '_relion_dem.json')) as f:
@@ -50,10 +50,12 @@ def test_regularized_only_after_the_gate_opened(run):
         local = r['healpix_order'] is not None and r['healpix_order'] >= r['local_order']
         stalled = cfg['gate'] == 'stalled' and gate.stalled_since(
             os.path.join(dataset, root), r['iteration'], cfg['gate_stall_iterations']) is not None
-        assert r['gate'] == ((local or stalled) and r['half'] != 'final'), r
+        always = cfg['gate'] == 'always'
+        assert r['gate'] == ((always or local or stalled) and r['half'] != 'final'), r
         assert r['regularized'] == r['gate']
         if r['gate']:
-            assert r['gate_reason'].startswith('local searches' if local else 'stalled: '), r
+            assert r['gate_reason'].startswith('gate: always' if always else 'local searches' if local
+                                               else 'stalled: '), r
         if r['iteration'] < first:
             assert not r['regularized'] and ('global searches' in r['gate_reason'] or r['half'] == 'final')
 
