@@ -5,7 +5,9 @@ refine (256, 384, 512 voxels near 1 Å per pixel).
 
 The molecule (a held-out structure, B 50 Å²) is made once in the smallest box and padded to
 the others, so the boxes differ in solvent only, as a user's boxes do. Its half-maps carry
-white noise (the FSC then crosses 1/7 near 3-4 Å). Per box:
+white noise of twice the molecule's density sd (their FSC crosses 1/7 near 13 Å, in the table;
+the network's cost does not depend on it: it reads every cube of the solvent mask's sphere, or
+of the box in ``denoise``). Per box:
 
 - **in-loop, both halves at once**: the runtime's regularization of a call (network through its
   persistent server, do-no-harm and FSC guards; ``extrec._enhance``, the part of a call that is
@@ -107,8 +109,9 @@ def padded(a, box):
     return np.pad(a, [(before, box - a.shape[0] - before)] * 3)
 
 
-def measure(box, halves, voxel, diameter, folder, base):
-    """Both in-loop half calls at once, then denoise; dict of seconds and peak GB above ``base``."""
+def measure(box, halves, voxel, diameter, folder, base, denoise=True):
+    """Both in-loop half calls at once, then (``denoise``) denoise; dict of seconds and peak GB
+    above ``base``."""
     os.makedirs(os.path.join(folder, 'Refine'), exist_ok=True)
     with open(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'), 'w') as f:
         f.write(OPTIMISER.format(diameter=diameter))
@@ -135,6 +138,8 @@ def measure(box, halves, voxel, diameter, folder, base):
     out['in_loop_calls'] = [dict(enhancer_s=c.get('enhancer_s'), seconds=c['seconds'], regularized=c['regularized'],
                                  harm_guard=c.get('harm_guard'), fsc_guard_shell=c.get('fsc_guard_shell'))
                             for c in calls]
+    if not denoise:
+        return out
     with MemoryPeak(base) as mem:
         t = time.time()
         p = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'relion_dem'), 'denoise', maps[0], maps[1],
@@ -156,14 +161,18 @@ def markdown(res):
              '*Peak*: the node\'s used memory above its baseline before the network server started (the server '
              'included), after a warm-up call. %s'
              % (res['structure'], res['voxel_A'], res['made_in_box'], res['cpus'], res['date']), '',
-             '| box | in-loop, both halves (s) | network per half (s) | in-loop peak (GB) | denoise (s) | denoise peak (GB) |',
-             '|---|---|---|---|---|---|']
+             '| box | FSC 1/7 (Å) | in-loop, both halves (s) | network per half (s) | in-loop peak (GB) | denoise (s) '
+             '| denoise peak (GB) |',
+             '|---|---|---|---|---|---|---|']
     for r in res['boxes']:
-        lines.append('| %d | %.1f | %s | %.2f | %.1f | %.2f |' % (
-            r['box'], r['in_loop_s'], ' / '.join('%.1f' % (c['enhancer_s'] or 0) for c in r['in_loop_calls']),
-            r['in_loop_peak_GB'], r['denoise_s'], r['denoise_peak_GB']))
+        shell = r['in_loop_calls'][0].get('fsc_guard_shell')
+        lines.append('| %d | %s | %.1f | %s | %.2f | %s | %s |' % (
+            r['box'], '%.1f' % (r['box'] * res['voxel_A'] / shell) if shell else '-', r['in_loop_s'],
+            ' / '.join('%.1f' % (c['enhancer_s'] or 0) for c in r['in_loop_calls']), r['in_loop_peak_GB'],
+            '%.1f' % r['denoise_s'] if 'denoise_s' in r else 'not run',
+            '%.2f' % r['denoise_peak_GB'] if 'denoise_peak_GB' in r else '-'))
     for r in res.get('failed', []):
-        lines.append('| %d | failed: %s | | | | |' % (r['box'], r['error'].splitlines()[0][:200]))
+        lines.append('| %d | failed: %s | | | | | |' % (r['box'], r['error'].splitlines()[0][:200]))
     return '\n'.join(lines) + '\n'
 
 
@@ -174,27 +183,35 @@ def main(argv=None):
     p.add_argument('--voxel', type=float, default=1.05)
     p.add_argument('--structure', default='1BD2')
     p.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'))
+    p.add_argument('--append', action='store_true', help='keep the other boxes of the results file')
+    p.add_argument('--no-denoise', action='store_true', help='time only the in-loop calls')
     a = p.parse_args(argv)
     from relion_dem.core.simulation.density import model_extent, read_model
     from . import data
-    made = min(a.boxes)
+    kept = dict(boxes=[], made_in_box=min(a.boxes))
+    if a.append and os.path.exists(os.path.join(a.out, 'realsize.json')):
+        with open(os.path.join(a.out, 'realsize.json')) as f:
+            kept = json.load(f)
+    made = kept['made_in_box']       # the same molecule in every box, also when appending
     truth, halves = half_maps(a.structure, made, a.voxel, np.random.default_rng(0))
     diameter = float(model_extent(read_model(data.resolve_structure(a.structure)))) + 20.0
     res = dict(structure=a.structure, voxel_A=a.voxel, made_in_box=made, particle_diameter_A=round(diameter, 1),
-               cpus=os.cpu_count(), date=time.strftime('%Y-%m-%d %H:%M'), boxes=[], failed=[])
+               cpus=os.cpu_count(), date=time.strftime('%Y-%m-%d %H:%M'), failed=[],
+               boxes=[r for r in kept['boxes'] if r['box'] not in a.boxes])
     base = MemoryPeak.used()          # before the network server starts: its memory counts
     with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
         log('warm-up at box %d (starts the network server, as a run\'s first call does)' % made)
-        measure(made, halves, a.voxel, diameter, folder, base)
+        measure(made, halves, a.voxel, diameter, folder, base, denoise=False)
     for box in sorted(a.boxes):
         log('box %d' % box)
         with tempfile.TemporaryDirectory(prefix='realsize_%d_' % box) as folder:
             try:
-                res['boxes'].append(measure(box, halves, a.voxel, diameter, folder, base))
+                res['boxes'].append(measure(box, halves, a.voxel, diameter, folder, base, not a.no_denoise))
                 log(json.dumps(res['boxes'][-1]))
             except RuntimeError as e:
                 res['failed'].append(dict(box=box, error=str(e)))
                 log('box %d failed: %s' % (box, e))
+        res['boxes'].sort(key=lambda r: r['box'])
         with open(os.path.join(a.out, 'realsize.json'), 'w') as f:
             json.dump(res, f, indent=1)
         with open(os.path.join(a.out, 'realsize.md'), 'w') as f:
