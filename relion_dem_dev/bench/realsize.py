@@ -5,7 +5,7 @@ refine (256, 384, 512 voxels near 1 Å per pixel).
 
 The molecule (a held-out structure, B 50 Å²) is made once in the smallest box and padded to
 the others, so the boxes differ in solvent only, as a user's boxes do. Its half-maps carry
-white noise of twice the molecule's density sd (their FSC crosses 1/7 near 13 Å, in the table;
+white noise of twice the molecule's density sd over the whole box (their FSC crosses 1/7 near 13 Å, in the table;
 the network's cost does not depend on it: it reads every cube of the solvent mask's sphere, or
 of the box in ``denoise``). Per box:
 
@@ -95,13 +95,21 @@ class MemoryPeak:
         self._thread.join()
 
 
-def half_maps(structure, box, voxel, rng):
-    """Truth and two noisy half-maps of ``structure`` in a ``box``³ grid."""
+def molecule(structure, box, voxel):
+    """The structure's potential in a ``box``³ grid (B 50 Å²) and the noise sd of its half-maps
+    (twice the sd of the molecule's density)."""
     from relion_dem.core.simulation.density import potential_map
     from . import data
     truth = potential_map(data.resolve_structure(structure), box, voxel, bfactor=50.0)
-    sd = float(truth[truth > truth.max() * 0.05].std())
-    return truth, [truth + rng.normal(0.0, 2.0 * sd, truth.shape).astype(np.float32) for _ in range(2)]
+    return truth, 2.0 * float(truth[truth > truth.max() * 0.05].std())
+
+
+def half_maps(truth, noise_sd, box, seed):
+    """Two half-maps of ``truth`` padded to ``box``, white noise over the whole box (as in a
+    user's map: the solvent where the network measures the noise holds noise, not zeros)."""
+    rng = np.random.default_rng(seed)
+    big = padded(truth, box)
+    return [big + rng.normal(0.0, noise_sd, big.shape).astype(np.float32) for _ in range(2)]
 
 
 def padded(a, box):
@@ -109,16 +117,16 @@ def padded(a, box):
     return np.pad(a, [(before, box - a.shape[0] - before)] * 3)
 
 
-def measure(box, halves, voxel, diameter, folder, base, denoise=True):
+def measure(box, truth, noise_sd, voxel, diameter, folder, base, denoise=True):
     """Both in-loop half calls at once, then (``denoise``) denoise; dict of seconds and peak GB
     above ``base``."""
     os.makedirs(os.path.join(folder, 'Refine'), exist_ok=True)
     with open(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'), 'w') as f:
         f.write(OPTIMISER.format(diameter=diameter))
     maps = []
-    for i, h in enumerate(halves, 1):
+    for i, h in enumerate(half_maps(truth, noise_sd, box, seed=box), 1):
         maps.append(os.path.join(folder, 'half%d.mrc' % i))
-        mrc.write(maps[-1], padded(h, box), voxel)
+        mrc.write(maps[-1], h, voxel)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     out = dict(box=box, voxel_A=voxel)
     with MemoryPeak(base) as mem:
@@ -161,18 +169,21 @@ def markdown(res):
              '*Peak*: the node\'s used memory above its baseline before the network server started (the server '
              'included), after a warm-up call. %s'
              % (res['structure'], res['voxel_A'], res['made_in_box'], res['cpus'], res['date']), '',
-             '| box | FSC 1/7 (Å) | in-loop, both halves (s) | network per half (s) | in-loop peak (GB) | denoise (s) '
-             '| denoise peak (GB) |',
-             '|---|---|---|---|---|---|---|']
+             '| box | FSC 1/7 (Å) | in-loop, both halves (s) | network per half (s) | do-no-harm: shells replaced / '
+             'scaled per half | in-loop peak (GB) | denoise (s) | denoise peak (GB) |',
+             '|---|---|---|---|---|---|---|---|']
     for r in res['boxes']:
         shell = r['in_loop_calls'][0].get('fsc_guard_shell')
-        lines.append('| %d | %s | %.1f | %s | %.2f | %s | %s |' % (
+        harm = [c.get('harm_guard') or {} for c in r['in_loop_calls']]
+        lines.append('| %d | %s | %.1f | %s | %s | %.2f | %s | %s |' % (
             r['box'], '%.1f' % (r['box'] * res['voxel_A'] / shell) if shell else '-', r['in_loop_s'],
-            ' / '.join('%.1f' % (c['enhancer_s'] or 0) for c in r['in_loop_calls']), r['in_loop_peak_GB'],
+            ' / '.join('%.1f' % (c['enhancer_s'] or 0) for c in r['in_loop_calls']),
+            ', '.join('%d / %d of %d' % (len(h.get('shells_replaced', [])), h.get('shells_scaled', 0),
+                                          h.get('shells_checked', 0)) for h in harm), r['in_loop_peak_GB'],
             '%.1f' % r['denoise_s'] if 'denoise_s' in r else 'not run',
             '%.2f' % r['denoise_peak_GB'] if 'denoise_peak_GB' in r else '-'))
     for r in res.get('failed', []):
-        lines.append('| %d | failed: %s | | | | | |' % (r['box'], r['error'].splitlines()[0][:200]))
+        lines.append('| %d | failed: %s | | | | | | |' % (r['box'], r['error'].splitlines()[0][:200]))
     return '\n'.join(lines) + '\n'
 
 
@@ -193,20 +204,25 @@ def main(argv=None):
         with open(os.path.join(a.out, 'realsize.json')) as f:
             kept = json.load(f)
     made = kept['made_in_box']       # the same molecule in every box, also when appending
-    truth, halves = half_maps(a.structure, made, a.voxel, np.random.default_rng(0))
+    truth, noise_sd = molecule(a.structure, made, a.voxel)
     diameter = float(model_extent(read_model(data.resolve_structure(a.structure)))) + 20.0
     res = dict(structure=a.structure, voxel_A=a.voxel, made_in_box=made, particle_diameter_A=round(diameter, 1),
                cpus=os.cpu_count(), date=time.strftime('%Y-%m-%d %H:%M'), failed=[],
                boxes=[r for r in kept['boxes'] if r['box'] not in a.boxes])
+    running = subprocess.run(['pgrep', '-f', 'relion_dem/core/network/service.py'], capture_output=True, text=True)
+    if running.stdout.strip():
+        raise SystemExit('realsize: a network server is running (pid %s); stop it first: its memory would be '
+                         'counted in the baseline, not in the calls' % running.stdout.split()[0])
     base = MemoryPeak.used()          # before the network server starts: its memory counts
     with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
         log('warm-up at box %d (starts the network server, as a run\'s first call does)' % made)
-        measure(made, halves, a.voxel, diameter, folder, base, denoise=False)
+        measure(made, truth, noise_sd, a.voxel, diameter, folder, base, denoise=False)
     for box in sorted(a.boxes):
         log('box %d' % box)
         with tempfile.TemporaryDirectory(prefix='realsize_%d_' % box) as folder:
             try:
-                res['boxes'].append(measure(box, halves, a.voxel, diameter, folder, base, not a.no_denoise))
+                res['boxes'].append(measure(box, truth, noise_sd, a.voxel, diameter, folder, base,
+                                            not a.no_denoise))
                 log(json.dumps(res['boxes'][-1]))
             except RuntimeError as e:
                 res['failed'].append(dict(box=box, error=str(e)))

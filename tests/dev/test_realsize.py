@@ -13,11 +13,12 @@ def test_padding_keeps_the_centre():
 
 
 def test_table_lists_each_box_and_each_failure():
-    call = dict(enhancer_s=10.0, seconds=12.0, regularized=True, fsc_guard_shell=64)
+    call = dict(enhancer_s=10.0, seconds=12.0, regularized=True, fsc_guard_shell=64,
+                harm_guard=dict(shells_checked=63, shells_replaced=[9, 10], shells_scaled=1))
     res = dict(structure='1BD2', voxel_A=1.05, made_in_box=256, cpus=2, date='today',
                boxes=[dict(box=256, in_loop_s=30.0, in_loop_calls=[call, call], in_loop_peak_GB=3.5,
                            denoise_s=60.0, denoise_peak_GB=4.0)],
                failed=[dict(box=512, error='in-loop call at box 512 failed:\nMemoryError')])
     text = realsize.markdown(res)
-    assert '| 256 | 4.2 | 30.0 | 10.0 / 10.0 | 3.50 | 60.0 | 4.00 |' in text        # 256 · 1.05 / 64
+    assert '| 256 | 4.2 | 30.0 | 10.0 / 10.0 | 2 / 1 of 63, 2 / 1 of 63 | 3.50 | 60.0 | 4.00 |' in text  # 256·1.05/64
     assert '| 512 | failed: in-loop call at box 512 failed: |' in text
