@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -56,7 +55,9 @@ def refine(checkout, dataset, name):
 
 
 def compare_maps(a_run, b_run):
-    """Per map file of run a that run b has too: max |a - b| over a's range."""
+    """Per map file of run a that run b has too: max |a - b| over a's range, and the lowest FSC
+    between them over the shells (``relion_version_check.compare``)."""
+    from relion_version_check import compare
     out = {}
     for path in sorted(os.listdir(os.path.dirname(a_run.root))):
         if not path.endswith('.mrc') or 'external_reconstruct' in path:
@@ -67,7 +68,7 @@ def compare_maps(a_run, b_run):
             continue
         a, _ = mrc.read(os.path.join(os.path.dirname(a_run.root), path))
         b, _ = mrc.read(other)
-        out[path] = float(np.abs(a - b).max() / max(float(np.ptp(a)), 1e-30))
+        out[path] = compare(b, a)
     return out
 
 
@@ -108,11 +109,12 @@ def main(argv=None):
             json.dump(walls, f)
     old, new = RelionRun(os.path.join(dataset, 'old', 'run')), RelionRun(os.path.join(dataset, 'new', 'run'))
     maps = compare_maps(old, new)
-    numeric = [v for v in maps.values() if isinstance(v, float)]
+    numeric = [v['max_rel_diff'] for v in maps.values() if isinstance(v, dict)]
     logs = compare_logs(old.root + '_relion_dem.jsonl', new.root + '_relion_dem.jsonl')
     res = dict(old=commit_of(a.old), new=commit_of(a.new), date=time.strftime('%Y-%m-%d %H:%M'), wall_s=walls,
                maps_compared=len(numeric), max_difference=max(numeric) if numeric else None,
-               maps_missing=[k for k, v in maps.items() if not isinstance(v, float)], maps=maps, logs=logs,
+               min_fsc=min(v['min_fsc'] for v in maps.values() if isinstance(v, dict)) if numeric else None,
+               maps_missing=[k for k, v in maps.items() if not isinstance(v, dict)], maps=maps, logs=logs,
                iterations=dict(old=len(old.iterations()), new=len(new.iterations())))
     res['unchanged'] = bool(numeric) and max(numeric) <= ROUNDING and not res['maps_missing'] \
         and not logs['differing'] and not logs['cutoff_differs'] and res['iterations']['old'] == res['iterations']['new']
@@ -125,8 +127,9 @@ def main(argv=None):
              '(`benchmarks/refactoring_check.py`), %s.' % res['date'], '',
              '- iterations: %d before, %d after' % (res['iterations']['old'], res['iterations']['new']),
              '- maps compared (every iteration\'s half-maps and references, the final maps): %d, %d of them '
-             'bit-identical; largest difference %.2g of the map\'s range (float32 rounding: <= %g)%s'
-             % (res['maps_compared'], res['maps_identical'], res['max_difference'], ROUNDING,
+             'bit-identical; largest difference %.2g of the map\'s range (float32 rounding: <= %g), lowest FSC '
+             'between the two over every shell %.6f%s'
+             % (res['maps_compared'], res['maps_identical'], res['max_difference'], ROUNDING, res['min_fsc'],
                 '; missing after: ' + ', '.join(res['maps_missing']) if res['maps_missing'] else ''),
              '- run-log calls: %d before, %d after; calls that differ in gate, regularization, fallback or the '
              'do-no-harm guard\'s verdict: %d; in the FSC guard\'s cutoff: %d (%d calls log it only after: the '

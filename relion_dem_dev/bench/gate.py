@@ -343,15 +343,13 @@ def sampling_coverage(star_path, shells):
     (:data:`SAMPLED_FRACTION`), from the request's weight map (RELION's back-projected CTF² sums,
     ``_rlnExtReconsWeight``); None when the map is gone. A guard that judged each shell only over
     the sampled directions would differ from today's only on the rest."""
-    from relion_dem.core.io import star as star_io
+    from relion_dem.core.io import mrc, star as star_io
     from relion_dem.core.maths import fourier
-    import mrcfile
     weight_path = os.path.splitext(star_path)[0] + '_weight.mrc'
     if shells < 1 or not os.path.exists(weight_path) or not os.path.exists(star_path):
         return None
     box = star_io.first_value(star_path, '_rlnOriginalImageSize', int)
-    with mrcfile.open(weight_path, permissive=True) as m:
-        w = fourier.from_padded_halfcomplex(np.asarray(m.data, np.float64), box)
+    w = fourier.from_padded_halfcomplex(mrc.read(weight_path)[0], box)
     idx = fourier.radial_index((box,) * 3)
     sampled = counted = 0
     for k in range(1, shells + 1):
@@ -464,8 +462,9 @@ def rerun_of(standard, results):
     for r in results:
         if r['dataset'] not in DATASETS or len(r.get('seeds', [])) < MIN_SEEDS:
             continue
+        sid, scale = DATASETS[r['dataset']][:2]
         s = dataset_settings(r['dataset'])
-        if ('standard', DATASETS[r['dataset']][0], s['data']['snr'], s['data'].get('cone_deg')) == \
+        if (scale, sid, s['data']['snr'], s['data'].get('cone_deg')) == \
                 (standard.get('scale'), standard.get('structure'), standard.get('snr'), standard.get('cone_deg')):
             return 'gate-' + r['dataset']
     return None

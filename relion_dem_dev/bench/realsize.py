@@ -5,9 +5,9 @@ refine (256, 384, 512 voxels near 1 Å per pixel).
 
 The molecule (a held-out structure, B 50 Å²) is made once in the smallest box and padded to
 the others, so the boxes differ in solvent only, as a user's boxes do. Its half-maps carry
-white noise of twice the molecule's density sd over the whole box (their FSC crosses 1/7 near 13 Å, in the table;
-the network's cost does not depend on it: it reads every cube of the solvent mask's sphere, or
-of the box in ``denoise``). Per box:
+white noise of twice the molecule's density sd over the whole box (where their FSC crosses 1/7
+is in the table; the network's cost does not depend on it: it reads every cube of the solvent
+mask's sphere, or of the box in ``denoise``). Per box:
 
 - **in-loop, both halves at once**: the runtime's regularization of a call (network through its
   persistent server, do-no-harm and FSC guards; ``extrec._enhance``, the part of a call that is
@@ -32,17 +32,9 @@ import time
 
 import numpy as np
 
-from relion_dem.core.io import mrc
+from relion_dem.core.io import mrc, star
 
 from .settings import REPO, log
-
-OPTIMISER = """
-data_optimiser_general
-
-_rlnDoSolventFlattening 1
-_rlnParticleDiameter {diameter:.1f}
-_rlnWidthMaskEdge 5
-"""
 
 #: one half's regularization as the runtime does it, in a process of its own
 IN_LOOP = """
@@ -121,8 +113,10 @@ def measure(box, truth, noise_sd, voxel, diameter, folder, base, denoise=True):
     """Both in-loop half calls at once, then (``denoise``) denoise; dict of seconds and peak GB
     above ``base``."""
     os.makedirs(os.path.join(folder, 'Refine'), exist_ok=True)
-    with open(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'), 'w') as f:
-        f.write(OPTIMISER.format(diameter=diameter))
+    # the optimiser STAR the runtime reads the solvent mask from (gate.solvent_mask_radius)
+    star.write(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'),
+               [star.Block('optimiser_general', dict(_rlnDoSolventFlattening=1, _rlnParticleDiameter=round(diameter, 1),
+                                                     _rlnWidthMaskEdge=5))])
     maps = []
     for i, h in enumerate(half_maps(truth, noise_sd, box, seed=box), 1):
         maps.append(os.path.join(folder, 'half%d.mrc' % i))
