@@ -90,9 +90,22 @@ def mutant_copy(name, path, text, replacement):
     return folder
 
 
+def private_cache(folder):
+    """A copy of the tests' cached refinements inside the mutant's folder (empty when there are
+    none yet): a refinement a mutant makes must never be cached for the real tests."""
+    sys.path.insert(0, os.path.join(ROOT, 'tests'))
+    from shared_refinements import cache_base
+    cache = os.path.join(folder, 'test-cache')
+    if os.path.isdir(cache_base()):
+        shutil.copytree(cache_base(), cache, ignore=shutil.ignore_patterns('*.lock', 'PlainPath'))
+    else:
+        os.makedirs(cache)
+    return cache
+
+
 def run_tests(folder, tests):
     env = dict(os.environ, PYTHONPATH=folder + os.pathsep + os.environ.get('PYTHONPATH', ''),
-               PYTHONDONTWRITEBYTECODE='1', COLUMNS='400')
+               PYTHONDONTWRITEBYTECODE='1', COLUMNS='400', RELION_DEM_TEST_CACHE=private_cache(folder))
     env.pop('RELION_DEM_RELIABILITY_REPORT', None)
     # run from the mutant's folder: ``python -m`` puts the working folder first on sys.path, so the
     # tests' own process imports the mutant too (not only the programs they start)

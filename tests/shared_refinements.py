@@ -71,14 +71,18 @@ def _refine(folder, name, regularized):
         raise RuntimeError('refinement %s failed (status %d): see %s' % (name, rc, log.name))
 
 
+def cache_base():
+    """The folder of the cached refinements: ``$RELION_DEM_TEST_CACHE`` or ``<tmp>/relion_dem_test_cache``."""
+    return os.environ.get('RELION_DEM_TEST_CACHE') or os.path.join(tempfile.gettempdir(), 'relion_dem_test_cache')
+
+
 @pytest.fixture(scope='session')
 def refinements():
     """Folder with a simulated data set (``truth.mrc``, ``truth_particles.star``) and two
     finished refinements: ``Plain/run`` (RELION) and ``DEM/run`` (regularized, classical)."""
     if not have_relion_mpi():
         pytest.skip('RELION or mpirun missing')
-    base = os.environ.get('RELION_DEM_TEST_CACHE') or os.path.join(tempfile.gettempdir(),
-                                                                    'relion_dem_test_cache')
+    base = cache_base()
     folder = os.path.join(base, CACHE_VERSION)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(base, CACHE_VERSION + '.lock'), 'w') as lock:

@@ -19,7 +19,7 @@ SIMULATION_DEFAULTS = dict(box=48, voxel_size=2.0, n_particles=1000, snr=0.05, s
                            cone_deg=None, defocus_um=(0.6, 1.4), max_shift_A=4.0,
                            bfactor=0.0, lowpass_A=None, initial_lowpass_A=40.0,
                            voltage=300.0, cs=2.7, amplitude_contrast=0.1, pure_noise=False,
-                           symmetry='C1')
+                           symmetry='C1', start_angle_sd_deg=None, start_shift_sd_A=None)
 
 
 def random_orientations(n, rng, cone_deg=None):
@@ -29,6 +29,19 @@ def random_orientations(n, rng, cone_deg=None):
     lowest = np.cos(np.radians(cone_deg)) if cone_deg else -1.0
     tilt = np.degrees(np.arccos(rng.uniform(lowest, 1.0, n)))
     return rot, tilt, psi
+
+
+def perturbed_poses(rot, tilt, psi, sx, sy, angle_sd_deg, shift_sd_A, rng):
+    """(rot, tilt, psi, x, y): each orientation turned about a random axis by a rotation vector
+    with normal components of ``angle_sd_deg`` (median angle ~1.54 sd), each origin moved by
+    normal ``shift_sd_A`` per axis."""
+    from scipy.spatial.transform import Rotation
+    from relion_dem.core.maths import euler
+    n = len(rot)
+    error = Rotation.from_rotvec(rng.normal(0.0, np.radians(angle_sd_deg), (n, 3))).as_matrix()
+    r, t, p = euler.from_matrices(error @ euler.matrices(rot, tilt, psi))
+    dx, dy = rng.normal(0.0, shift_sd_A, (2, n))
+    return r, t, p, sx + dx, sy + dy
 
 
 def optics_block(voxel_size, box, voltage=300.0, cs=2.7, amplitude_contrast=0.1):
@@ -51,7 +64,10 @@ def simulate(model, outdir, **options):
     (particles made from the truth low-passed there, for controls),
     ``pure_noise`` (particles with no signal at all), ``symmetry`` (a point group: the model as
     it is when it is symmetric in RELION's frame, else the exact Cn assembly of its first chain;
-    written as ``model.pdb``; :mod:`relion_dem.core.simulation.assembly`).
+    written as ``model.pdb``; :mod:`relion_dem.core.simulation.assembly`),
+    ``start_angle_sd_deg`` / ``start_shift_sd_A`` (``particles.star`` then carries the true
+    orientations and origins perturbed by these, as a consensus refinement hands them to a local
+    one: :func:`perturbed_poses`).
     """
     opt = dict(SIMULATION_DEFAULTS)
     unknown = set(options) - set(opt)
@@ -114,8 +130,13 @@ def simulate(model, outdir, **options):
     keep = ['_rlnImageName', '_rlnMicrographName', '_rlnDefocusU', '_rlnDefocusV',
             '_rlnDefocusAngle', '_rlnOpticsGroup']
     idx = [labels.index(l) for l in keep]
-    star.write(os.path.join(outdir, 'particles.star'),
-               [optics, star.Block('particles', labels=keep, rows=[[r[i] for i in idx] for r in rows])])
+    kept = [[r[i] for i in idx] for r in rows]
+    if opt['start_angle_sd_deg'] is not None or opt['start_shift_sd_A'] is not None:
+        poses = perturbed_poses(rot, tilt, psi, sx, sy, opt['start_angle_sd_deg'] or 0.0,
+                                opt['start_shift_sd_A'] or 0.0, rng)
+        keep = keep + ['_rlnAngleRot', '_rlnAngleTilt', '_rlnAnglePsi', '_rlnOriginXAngst', '_rlnOriginYAngst']
+        kept = [r + ['%.4f' % v[i] for v in poses] for i, r in enumerate(kept)]
+    star.write(os.path.join(outdir, 'particles.star'), [optics, star.Block('particles', labels=keep, rows=kept)])
 
     info = dict(opt, model=os.path.abspath(os.fspath(model)), source_model=source_model, diameter_A=round(diameter, 1),
                 mask_diameter_A=round(min(box * apix * 0.9, diameter * 1.3 + 10), 1),

@@ -66,3 +66,34 @@ def test_orientations_uniform_and_cone():
     assert np.mean(np.cos(np.radians(tilt))) == pytest.approx(0.0, abs=0.02)
     _, tilt, _ = simulate.random_orientations(2000, rng, cone_deg=40)
     assert tilt.max() <= 40
+
+
+def test_perturbed_poses_as_a_consensus_hands_them_over():
+    """Each pose is turned by a rotation vector of normal components (median angle 1.54 sd) and
+    moved by normal shifts; the angle is measured between the rotation matrices."""
+    from relion_dem.core.maths import euler
+    rng = np.random.default_rng(3)
+    rot, tilt, psi = simulate.random_orientations(4000, rng)
+    sx, sy = rng.uniform(-4, 4, (2, 4000))
+    r, t, p, x, y = simulate.perturbed_poses(rot, tilt, psi, sx, sy, 2.0, 0.7, rng)
+    a, b = euler.matrices(rot, tilt, psi), euler.matrices(r, t, p)
+    cos = (np.trace(np.swapaxes(a, 1, 2) @ b, axis1=1, axis2=2) - 1) / 2
+    angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    assert np.median(angle) == pytest.approx(1.54 * 2.0, rel=0.05)
+    assert np.std(x - sx) == pytest.approx(0.7, rel=0.05) and np.std(y - sy) == pytest.approx(0.7, rel=0.05)
+    # no pose perturbed: the same poses
+    r0, t0, p0, _, _ = simulate.perturbed_poses(rot, tilt, psi, sx, sy, 0.0, 0.0, rng)
+    assert np.allclose(euler.matrices(r0, t0, p0), a, atol=1e-9)
+
+
+@needs_relion
+def test_local_refinement_data_start_from_perturbed_poses(tmp_path):
+    simulate.simulate(recipes.default_structure(), str(tmp_path), box=24, voxel_size=3.0, n_particles=20,
+                      snr=1.0, seed=2, start_angle_sd_deg=2.0, start_shift_sd_A=0.5, initial_lowpass_A=8.0)
+    start = star.block(star.read(tmp_path / 'particles.star'), 'particles')
+    truth = star.block(star.read(tmp_path / 'truth_particles.star'), 'particles')
+    assert start.column('_rlnImageName') == truth.column('_rlnImageName')
+    for label in ('_rlnAngleTilt', '_rlnOriginXAngst'):
+        d = np.abs(np.array(start.column(label, float)) - np.array(truth.column(label, float)))
+        assert 0 < np.median(d) < 5
+    assert recipes.refine_args(str(tmp_path), 'r', ini_high=8)[recipes.refine_args(str(tmp_path), 'r').index('--ini_high') + 1] == '8'

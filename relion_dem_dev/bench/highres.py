@@ -1,0 +1,280 @@
+"""The high-resolution benchmark: a local refinement from a consensus, near 1 Å per pixel.
+
+    python -m relion_dem_dev.bench.highres [--seeds 3] [--arms ...] [--append]
+
+The job users run most at high resolution: RELION auto-refine started with local searches
+(``--healpix_order`` = ``--auto_local_healpix_order`` = 4; RELION then puts a prior of
+2 × its angular step on the poses the particle STAR carries) from a reference low-passed to
+8 Å. The particles (:data:`DATA`) are simulated per seed from a held-out structure, with
+per-particle defocus, and carry the true poses perturbed as a consensus refinement would
+hand them over (rotation vectors of 2° sd per axis: median 3.1°; origins 0.7 Å sd).
+
+Arms (:data:`ARMS`): vanilla RELION, RELION + SIDESPLITTER, DEM with the shipped defaults,
+DEM without the do-no-harm guard, and the oracle (``relion_reconstruct`` at the true poses).
+Per seed and arm: map-vs-truth FSC 0.5 and 0.143 in the particle sphere and in the truth's
+envelope (the truth is the atomic model's potential, so this is the map-model FSC), the
+gold standard and its over-claim, median angular error and the fraction within 2°, the
+Q-score at the model's atoms, wall time, enhancer seconds per regularized iteration; per
+regularized call, the shells the do-no-harm guard replaced and scaled and the FSC guard's
+cutoff (the figure). Writes ``benchmarks/results/highres-<data set>.{json,md,png}``.
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from relion_dem.core.analysis import fsc as fsc_mod
+from relion_dem.core.io import mrc
+from relion_dem.core.io.layout import RelionRun
+from relion_dem.core.runtime import runlog
+from relion_dem.tests import sidesplitter_home
+
+from . import arms, data
+from .gate import fraction_within
+from .score import Scorer, score_oracle, score_refinement
+from .settings import REPO, log
+
+NAME = '1a28-local'
+#: held out from training and from every other benchmark structure (relion_dem_dev.bench.structures:
+#: no chain ≥ 40 % identical); a 54 kDa homodimer (its near-C2 mate is 180° away: local searches
+#: from a consensus a few degrees off never reach it)
+STRUCTURE = '1a28'
+DATA = dict(box=96, voxel_size=1.25, n_particles=2000, snr=0.05, bfactor=50.0, defocus_um=(0.8, 2.5),
+            max_shift_A=3.0, initial_lowpass_A=8.0, start_angle_sd_deg=2.0, start_shift_sd_A=0.7)
+REFINE = dict(healpix_order=4, local_healpix_order=4, offset_range=3, offset_step=1, ini_high=8.0)
+#: arm -> runtime settings ('vanilla' and 'sidesplitter': not through relion_dem)
+ARMS = {'relion': 'vanilla', 'sidesplitter': 'sidesplitter', 'dem': {},
+        'dem_no_harm_guard': dict(harm_guard=False)}
+
+
+def guard_calls(dataset, root):
+    """Per regularized half call of a run: iteration, half, shells the do-no-harm guard checked,
+    replaced and scaled, the FSC guard's cutoff (Å) and the enhancer's seconds."""
+    path = os.path.join(dataset, root) + '_relion_dem.jsonl'
+    out = []
+    for r in runlog.read(path) if os.path.exists(path) else []:
+        if r.get('half') == 'final' or not r.get('regularized'):
+            continue
+        h = r.get('harm_guard') or {}
+        out.append(dict(iteration=r['iteration'], half=r['half'], checked=h.get('shells_checked'),
+                        replaced=len(h.get('shells_replaced') or []), scaled=h.get('shells_scaled'),
+                        fsc_cutoff_A=r.get('fsc_guard_resolution_A'), enhancer_s=r.get('enhancer_s')))
+    return out
+
+
+def truth_res_0143(sc, map_path, mask):
+    """Map-vs-truth resolution at FSC 0.143 in ``mask`` (Å)."""
+    m = mrc.read(map_path, cubic=True)[0]
+    return round(float(fsc_mod.resolution(fsc_mod.fsc(m, sc.truth, mask), sc.voxel, 0.143)), 2)
+
+
+def score(sc, folder, root, meta, name):
+    """One refinement's row."""
+    m, extra = score_refinement(sc, folder, root, meta, locres=False,
+                                regularized=arms.sidesplitter_iterations(folder, root) if name == 'sidesplitter'
+                                else None)
+    final = RelionRun(os.path.join(folder, root)).final_map
+    its = m['iterations'] or 1
+    regularized = m['regularized_iterations'] or 0
+    row = dict((k, m[k]) for k in ('truth_res_masked_A', 'truth_res_envelope_A', 'gold_res_A', 'gold_res_envelope_A',
+                                   'honesty_gap_envelope_A', 'ang_err_deg', 'qscore', 'iterations', 'wall_s'))
+    row.update(truth_res_masked_0143_A=truth_res_0143(sc, final, sc.mask),
+               truth_res_envelope_0143_A=truth_res_0143(sc, final, sc.envelope),
+               within_2deg=fraction_within(sc, os.path.join(folder, root) + '_data.star', 2.0),
+               regularized_iterations=regularized, wall_per_iteration_s=round(m['wall_s'] / its, 1),
+               enhancer_s_per_regularized_iteration=round(m['enhancer_s'] / regularized, 1)
+               if regularized and m['enhancer_s'] else None)
+    return row, guard_calls(folder, root)
+
+
+def run_seed(seed, arm_names, work, np_procs, enhancer, sidesplitter=None):
+    """Every arm on one seed's particles; ({arm: row}, {arm: guard calls})."""
+    structure = data.resolve_structure(STRUCTURE)
+    folder = os.path.join(work, 'seed%d' % seed)
+    data.make_dataset(structure, folder, seed=seed, **DATA)
+    sc = Scorer(folder, structure)
+    session = arms.Session(dict(REFINE, seed=seed), enhancer, np_procs)
+    rows, guards, relion_root = {}, {}, None
+    for arm in arm_names:
+        t = time.time()
+        if ARMS[arm] == 'vanilla':
+            root, meta = session.vanilla(folder)
+            relion_root = root
+        elif ARMS[arm] == 'sidesplitter':
+            home = sidesplitter_home(sidesplitter, log=log)
+            if not home:
+                log('seed %d: SIDESPLITTER not built: arm skipped' % seed)
+                continue
+            root, meta = session.sidesplitter(folder, home)
+        else:
+            root, meta = session.refine(folder, arm, settings=ARMS[arm])
+        rows[arm], guards[arm] = score(sc, folder, root, meta, arm)
+        log('seed %d %s: %s (%.0f s)' % (seed, arm, rows[arm], time.time() - t))
+    if relion_root:
+        ofolder = os.path.join(folder, 'runs', 'oracle')
+        h1, h2, full, secs, particles = arms.oracle(folder, relion_root, ofolder)
+        om, _ = score_oracle(sc, (h1, h2, full, secs, particles), ofolder)
+        rows['oracle'] = dict(truth_res_masked_A=om['truth_res_masked_A'], truth_res_envelope_A=om['truth_res_envelope_A'],
+                              truth_res_masked_0143_A=truth_res_0143(sc, full, sc.mask),
+                              truth_res_envelope_0143_A=truth_res_0143(sc, full, sc.envelope),
+                              gold_res_A=om['gold_res_A'], qscore=om['qscore'])
+    return rows, guards
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+
+COLUMNS = (('truth_res_envelope_A', 'vs truth 0.5, envelope (Å)'), ('truth_res_envelope_0143_A', '0.143, envelope'),
+           ('truth_res_masked_A', '0.5, sphere'), ('gold_res_A', 'gold std (Å)'),
+           ('honesty_gap_envelope_A', 'truth − gold, envelope (Å)'), ('ang_err_deg', 'median ang err (°)'),
+           ('within_2deg', 'within 2°'), ('qscore', 'Q-score'), ('iterations', 'its'),
+           ('regularized_iterations', 'regularized'), ('wall_per_iteration_s', 'wall/it (s)'),
+           ('enhancer_s_per_regularized_iteration', 'enhancer/reg. it (s)'))
+
+
+def _mean(values):
+    v = [x for x in values if x is not None]
+    return (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else None) if v else (None, None)
+
+
+def summarize(per_seed, arm_names):
+    """Means over seeds per arm, and DEM's paired differences with vanilla RELION and SIDESPLITTER."""
+    means = {}
+    for arm in arm_names + ['oracle']:
+        means[arm] = {k: _mean([s['rows'].get(arm, {}).get(k) for s in per_seed]) for k, _ in COLUMNS}
+    paired = {}
+    for arm in arm_names:
+        for ref in ('relion', 'sidesplitter'):
+            if arm == ref:
+                continue
+            d = [s['rows'][arm]['truth_res_envelope_A'] - s['rows'][ref]['truth_res_envelope_A'] for s in per_seed
+                 if arm in s['rows'] and ref in s['rows']]
+            if d:
+                paired['%s - %s' % (arm, ref)] = dict(n=len(d), mean=round(float(np.mean(d)), 3),
+                                                      sd=round(float(np.std(d, ddof=1)), 3) if len(d) > 1 else None)
+    return dict(means=means, paired=paired)
+
+
+def markdown(res):
+    title = [t for _, t in COLUMNS]
+    fmt = lambda v, k: '–' if v is None else ('%.3f' % v if k in ('within_2deg', 'qscore') else '%.2f' % v)
+    lines = ['# High-resolution benchmark: local refinement of %s (%s)' % (res['structure'], res['dataset']), '',
+             res['description'], '',
+             '- data: %s' % ', '.join('%s=%s' % kv for kv in res['data'].items()),
+             '- refinement: %s (RELION %s, %d MPI ranks, 2 cores), enhancer %s' % (
+                 ', '.join('%s=%s' % kv for kv in res['refine'].items()), res['relion_version'], res['np'],
+                 res['enhancer']),
+             '- Nyquist %.2f Å; lower is better for every resolution; *truth − gold* > 0: the gold standard '
+             'claims more than the map holds' % (2 * res['data']['voxel_size']), '',
+             '## Per seed', '', '| seed | arm | ' + ' | '.join(title) + ' |', '|---|---|' + '---|' * len(title)]
+    for s in res['per_seed']:
+        for arm, row in s['rows'].items():
+            lines.append('| %d | %s | %s |' % (s['seed'], arm, ' | '.join(fmt(row.get(k), k) for k, _ in COLUMNS)))
+    lines += ['', '## Mean ± sd over %d seed(s)' % len(res['per_seed']), '',
+              '| arm | ' + ' | '.join(title) + ' |', '|---|' + '---|' * len(title)]
+    for arm, m in res['summary']['means'].items():
+        cell = lambda k: fmt(m[k][0], k) + ('' if m[k][1] is None else ' ± ' + fmt(m[k][1], k))
+        lines.append('| %s | %s |' % (arm, ' | '.join(cell(k) for k, _ in COLUMNS)))
+    lines += ['', 'Paired differences of the envelope map-vs-truth resolution (Å, negative: finer): ' +
+              '; '.join('%s %+.2f%s (n=%d)' % (k, v['mean'], '' if v['sd'] is None else ' ± %.2f' % v['sd'], v['n'])
+                        for k, v in res['summary']['paired'].items()), '']
+    lines += ['## What the guards did', '',
+              'Per regularized half call (mean over calls and seeds): shells the do-no-harm guard checked, '
+              'replaced by the plain map and scaled to its power bound; the FSC guard\'s cutoff (the finest '
+              'shell where the network\'s map is kept).', '',
+              '| arm | calls | checked | replaced | scaled | FSC cutoff (Å) |', '|---|---|---|---|---|---|']
+    for arm, g in res['guards'].items():
+        lines.append('| %s | %d | %s | %s | %s | %s |' % (arm, g['calls'], *(
+            '–' if g[k] is None else '%.1f' % g[k] for k in ('checked', 'replaced', 'scaled', 'fsc_cutoff_A'))))
+    return '\n'.join(lines) + '\n'
+
+
+def guard_means(per_seed):
+    out = {}
+    for s in per_seed:
+        for arm, calls in s.get('guards', {}).items():
+            out.setdefault(arm, []).extend(calls)
+    mean = lambda v: float(np.mean(v)) if v else None
+    return {arm: dict(calls=len(c), **{k: mean([x[k] for x in c if x[k] is not None])
+                                       for k in ('checked', 'replaced', 'scaled', 'fsc_cutoff_A')})
+            for arm, c in out.items() if c}
+
+
+def figure(res, path):
+    """Per regularized arm: shells replaced and scaled, and the FSC guard's cutoff, over iterations."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    armnames = sorted({a for s in res['per_seed'] for a, c in s.get('guards', {}).items() if c})
+    if not armnames:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, arm in enumerate(armnames):
+        for s in res['per_seed']:
+            c = s['guards'].get(arm) or []
+            its = [x['iteration'] + (0.15 if x['half'] == 2 else 0) + 0.05 * i for x in c]
+            lab = '%s seed %d' % (arm, s['seed'])
+            axes[0].plot(its, [x['replaced'] for x in c], 'o', ms=3, color='C%d' % i, label=lab + ' replaced')
+            axes[0].plot(its, [x['scaled'] for x in c], 'x', ms=3, color='C%d' % i, alpha=0.6)
+            axes[1].plot(its, [x['fsc_cutoff_A'] for x in c], '.-', lw=0.6, color='C%d' % i, label=lab)
+    axes[0].set(xlabel='iteration', ylabel='shells (o replaced, x scaled)', title='do-no-harm guard')
+    axes[1].set(xlabel='iteration', ylabel='Å', title='FSC guard cutoff')
+    axes[1].invert_yaxis()
+    axes[1].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(res, out):
+    prefix = os.path.join(out, 'highres-%s' % res['dataset'])
+    res['guards'] = guard_means(res['per_seed'])
+    with open(prefix + '.json', 'w') as f:
+        json.dump(res, f, indent=1)
+    with open(prefix + '.md', 'w') as f:
+        f.write(markdown(res))
+    figure(res, prefix + '.png')
+    return prefix
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m relion_dem_dev.bench.highres', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--seeds', type=int, default=3)
+    p.add_argument('--first-seed', type=int, default=1)
+    p.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
+    p.add_argument('--append', action='store_true', help='keep the seeds and arms highres-<data set>.json holds')
+    p.add_argument('--np', type=int, default=3)
+    p.add_argument('--enhancer', help='default: the bundled network')
+    p.add_argument('--sidesplitter', help='SIDESPLITTER build folder (default: built from shared/third_party)')
+    p.add_argument('--work', default=os.path.join(REPO, 'benchmarks', 'work', 'highres-' + NAME))
+    p.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'))
+    a = p.parse_args(argv)
+    from relion_dem.core.io import relion
+    enhancer, note = arms.pick_enhancer(a.enhancer)
+    log('enhancer %s (%s)' % (enhancer, note))
+    kept = {}
+    earlier = os.path.join(a.out, 'highres-%s.json' % NAME)
+    if a.append and os.path.exists(earlier):
+        with open(earlier) as f:
+            kept = {s['seed']: s for s in json.load(f)['per_seed']}
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        rows, guards = run_seed(seed, a.arms, os.path.abspath(a.work), a.np, enhancer, a.sidesplitter)
+        old = kept.get(seed, dict(seed=seed, rows={}, guards={}))
+        kept[seed] = dict(seed=seed, rows=dict(old['rows'], **rows), guards=dict(old['guards'], **guards))
+        per_seed = [kept[k] for k in sorted(kept)]
+        arm_names = [arm for arm in ARMS if any(arm in s['rows'] for s in per_seed)]
+        res = dict(dataset=NAME, structure=STRUCTURE, description=__doc__.split('\n\n')[1].replace('\n', ' '),
+                   data=dict(DATA, defocus_um=list(DATA['defocus_um'])), refine=REFINE, np=a.np, enhancer=enhancer,
+                   relion_version='.'.join(map(str, relion.version() or ())), date=time.strftime('%Y-%m-%d'),
+                   per_seed=per_seed, summary=summarize(per_seed, arm_names))
+        prefix = write(res, a.out)
+    print(open(prefix + '.md').read())
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
