@@ -41,7 +41,7 @@ NAME = '1a28-local'
 #: no chain ≥ 40 % identical); a 54 kDa homodimer (its near-C2 mate is 180° away: local searches
 #: from a consensus a few degrees off never reach it)
 STRUCTURE = '1a28'
-DATA = dict(box=96, voxel_size=1.25, n_particles=2000, snr=0.05, bfactor=50.0, defocus_um=(0.8, 2.5),
+DATA = dict(box=80, voxel_size=1.5, n_particles=1000, snr=0.2, bfactor=50.0, defocus_um=(0.8, 2.5),
             max_shift_A=3.0, initial_lowpass_A=8.0, start_angle_sd_deg=2.0, start_shift_sd_A=0.7)
 REFINE = dict(healpix_order=4, local_healpix_order=4, offset_range=3, offset_step=1, ini_high=8.0)
 #: arm -> runtime settings ('vanilla' and 'sidesplitter': not through relion_dem)
