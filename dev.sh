@@ -6,6 +6,9 @@
 #   ./dev.sh install                          install only
 #   ./dev.sh relion5                          build RELION 5.0.1 (CPU) from ../shared into the cache,
 #                                             and the Scipion environment that drives it
+#   ./dev.sh relion5-build                    only the RELION 5.0.1 build (CI starts it beside the
+#                                             pip installs: ./dev.sh install-system first)
+#   ./dev.sh install-system                   only the system packages (apt, as root)
 #   ./dev.sh test-relion5 [pytest options]    the refinement tests against that RELION 5.0.1
 #   ./dev.sh bench [relion_dem bench options] run the benchmark (relion_dem_dev, this checkout)
 #   ./dev.sh results                          copy the last full test run's reliability tally
@@ -214,6 +217,10 @@ case "$cmd" in
     relion5)
         install_relion5
         install_relion5_scipion ;;
+    relion5-build)
+        install_relion5 ;;
+    install-system)
+        install_system ;;
     test-relion5)
         leg_t0=$(date +%s)
         install_all

@@ -38,9 +38,11 @@ def post_arm(sc, dataset, root, base, enhancer, name):
     return score_post(sc, outputs, folder, base, enhancer)
 
 
-def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
+def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True, design_arms=True):
     """Every arm on the main data set; (runs, extra runs, details, SIDESPLITTER's folder, the
-    regularized run's root)."""
+    regularized run's root). ``design_arms`` False leaves out the design's comparisons
+    (``dem_from_first``, ``dem_no_guards``, ``dem_then_post``): the test of the ci scale runs
+    without them (they are the benchmark's questions, not its checks)."""
     runs, extra_runs, details = {}, {}, {}
     # vanilla RELION, and the same refinement through relion_dem's runtime unregularized (the control)
     relion_root, meta = session.vanilla(dataset)
@@ -59,7 +61,7 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
         extra_runs['dem_classical'], details['dem_classical'] = score_refinement(sc, dataset, root, meta)
     # the design's choices: regularizing from the first iteration; without the guards
     for name, settings in (('dem_from_first', dict(gate='from_iteration', gate_iteration=1)),
-                           ('dem_no_guards', dict(fsc_guard=False, harm_guard=False))):
+                           ('dem_no_guards', dict(fsc_guard=False, harm_guard=False))) if design_arms else ():
         root, meta = session.refine(dataset, name, settings=settings)
         extra_runs[name], details[name] = score_refinement(sc, dataset, root, meta)
 
@@ -67,8 +69,9 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
     # like-for-like comparison of in-loop vs post-processing, on the regularized run's half maps
     runs['dem_post'], details['dem_post'] = post_arm(sc, dataset, relion_root, runs['relion'], session.enhancer,
                                                      'dem_post')
-    extra_runs['dem_then_post'], details['dem_then_post'] = post_arm(sc, dataset, dem_root, runs['dem'],
-                                                                     session.enhancer, 'dem_then_post')
+    if design_arms:
+        extra_runs['dem_then_post'], details['dem_then_post'] = post_arm(sc, dataset, dem_root, runs['dem'],
+                                                                         session.enhancer, 'dem_then_post')
 
     # the oracle: reconstruction at the true angles, same half sets as the plain run
     folder = os.path.join(dataset, 'runs', 'oracle')
@@ -77,7 +80,8 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True):
 
 
 def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhancer=None,
-              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1, seeds=1, sym=None):
+              controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1, seeds=1, sym=None,
+              design_arms=True):
     """Run everything; return the result dict (the JSON's shape, plus ``extra``). With ``seeds`` > 1
     the main arms run on ``seeds`` data sets (simulation and RELION seeds ``seed``, ``seed + 1``...):
     ``runs`` holds the means, ``extra.repeats`` the spread and the paired comparisons; the
@@ -95,7 +99,7 @@ def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhan
         folder = os.path.join(work, 'data' if k == 0 else 'data_seed%d' % (seed + k))
         d = data.main_dataset(structure, folder, s, seed + k)
         sess = arms.Session(dict(s['refine'], seed=seed + k), backend, np_procs, ledger)
-        got = main_arms(sess, Scorer(d, structure), d, sidesplitter, extra_classical)
+        got = main_arms(sess, Scorer(d, structure), d, sidesplitter, extra_classical, design_arms)
         per_seed.append(dict(seed=seed + k, runs=got[0], extra_runs=got[1]))
         if k == 0:
             main, session = d, sess

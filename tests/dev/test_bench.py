@@ -83,7 +83,11 @@ def test_ci_scale(tmp_path):
         pytest.skip('benchmark structures absent (%s; set RELION_DEM_STRUCTURES)' % _structures())
     structure = data.resolve_structure(settings.DEFAULT_STRUCTURES['ci'])
     enhancer = 'network' if unavailable('network') is None else 'classical'
-    res = bench.run_bench('ci', structure, str(tmp_path / 'work'), enhancer=enhancer)
+    # the benchmark's design comparisons (dem_from_first, dem_no_guards, dem_classical, dem_then_post)
+    # are its questions, answered in benchmarks/results/ci-*.md; here: the shape, the arms users
+    # compare and every control (each network refinement costs ~5 min on 2 cores)
+    res = bench.run_bench('ci', structure, str(tmp_path / 'work'), enhancer=enhancer, extra_classical=False,
+                          design_arms=False)
     prefix = bench.write_results(res, str(tmp_path / 'results'))
     print(open(prefix + '.md').read())
     assert bench.check_shape(res) == []
@@ -99,7 +103,7 @@ def test_ci_scale(tmp_path):
     assert runs['dem']['regularized_iterations'] >= 1
     extra = saved['extra']['runs']
     assert extra['none_control']['regularized_iterations'] == 0
-    assert extra['dem_from_first']['regularized_iterations'] > runs['dem']['regularized_iterations']
+    assert set(extra) == {'none_control'}
     for name in list(runs) + list(extra):
         m = runs.get(name, extra.get(name))
         if m['truth_res_A']:
