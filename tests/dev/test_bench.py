@@ -1,8 +1,9 @@
 """The benchmark harness: JSON shape and the artifact controls.
 
 The pure-python parts run everywhere. ``test_ci_scale`` runs the ``ci`` scale exactly as
-``relion_dem bench --scale ci`` does, with real RELION, SIDESPLITTER when built and the bundled
-network when its environment exists (every run and every control: about 11 min on 2 cores);
+``relion_dem bench --scale ci`` runs it, with real RELION, SIDESPLITTER when built and the bundled
+network when its environment exists (the arms users compare and every control; the design comparisons
+stay in the benchmark: ``relion_dem bench --scale ci``);
 it is skipped without RELION.
 """
 import json
