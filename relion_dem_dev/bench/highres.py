@@ -159,7 +159,18 @@ def summarize(per_seed, arm_names):
 
 def markdown(res):
     title = [t for _, t in COLUMNS]
-    fmt = lambda v, k: '–' if v is None else ('%.3f' % v if k in ('within_2deg', 'qscore') else '%.2f' % v)
+    nyquist = 2 * res['data']['voxel_size']
+
+    def fmt(v, k):
+        if v is None:
+            return '–'
+        if k in ('within_2deg', 'qscore'):
+            return '%.3f' % v
+        if k in ('iterations', 'regularized_iterations'):
+            return '%g' % round(v, 1)
+        if k.endswith('_A') and k != 'honesty_gap_envelope_A' and v <= nyquist + 1e-6:
+            return '≤ %.2f (Nyquist)' % v
+        return '%.2f' % v
     lines = ['# High-resolution benchmark: local refinement of %s (%s)' % (res['structure'], res['dataset']), '',
              res['description'], '',
              '- data: %s' % ', '.join('%s=%s' % kv for kv in res['data'].items()),
@@ -167,7 +178,7 @@ def markdown(res):
                  ', '.join('%s=%s' % kv for kv in res['refine'].items()), res['relion_version'], res['np'],
                  res['enhancer']),
              '- Nyquist %.2f Å; lower is better for every resolution; *truth − gold* > 0: the gold standard '
-             'claims more than the map holds' % (2 * res['data']['voxel_size']), '',
+             'claims more than the map holds' % nyquist, '',
              '## Per seed', '', '| seed | arm | ' + ' | '.join(title) + ' |', '|---|---|' + '---|' * len(title)]
     for s in res['per_seed']:
         for arm, row in s['rows'].items():
@@ -267,7 +278,7 @@ def main(argv=None):
         kept[seed] = dict(seed=seed, rows=dict(old['rows'], **rows), guards=dict(old['guards'], **guards))
         per_seed = [kept[k] for k in sorted(kept)]
         arm_names = [arm for arm in ARMS if any(arm in s['rows'] for s in per_seed)]
-        res = dict(dataset=NAME, structure=STRUCTURE, description=__doc__.split('\n\n')[1].replace('\n', ' '),
+        res = dict(dataset=NAME, structure=STRUCTURE, description=__doc__.split('\n\n')[2].replace('\n', ' '),
                    data=dict(DATA, defocus_um=list(DATA['defocus_um'])), refine=REFINE, np=a.np, enhancer=enhancer,
                    relion_version='.'.join(map(str, relion.version() or ())), date=time.strftime('%Y-%m-%d'),
                    per_seed=per_seed, summary=summarize(per_seed, arm_names))
