@@ -5,7 +5,7 @@
 The job users run most at high resolution: RELION auto-refine started with local searches
 (``--healpix_order`` = ``--auto_local_healpix_order`` = 4; RELION then puts a prior of
 2 × its angular step on the poses the particle STAR carries) from a reference low-passed to
-8 Å. The particles (:data:`DATA`) are simulated per seed from a held-out structure, with
+8 Å. The particles (:data:`DATASETS`) are simulated per seed from a held-out structure, with
 per-particle defocus, and carry the true poses perturbed as a consensus refinement would
 hand them over (rotation vectors of 2° sd per axis: median 3.1°; origins 0.7 Å sd).
 
@@ -36,13 +36,16 @@ from .gate import fraction_within
 from .score import Scorer, score_oracle, score_refinement
 from .settings import REPO, log
 
-NAME = '1a28-local'
 #: held out from training and from every other benchmark structure (relion_dem_dev.bench.structures:
 #: no chain ≥ 40 % identical); a 54 kDa homodimer (its near-C2 mate is 180° away: local searches
 #: from a consensus a few degrees off never reach it)
 STRUCTURE = '1a28'
-DATA = dict(box=80, voxel_size=1.5, n_particles=1000, snr=0.2, bfactor=50.0, defocus_um=(0.8, 2.5),
-            max_shift_A=3.0, initial_lowpass_A=8.0, start_angle_sd_deg=2.0, start_shift_sd_A=0.7)
+_BASE = dict(box=80, voxel_size=1.5, n_particles=1000, bfactor=50.0, defocus_um=(0.8, 2.5), max_shift_A=3.0,
+             initial_lowpass_A=8.0, start_angle_sd_deg=2.0, start_shift_sd_A=0.7)
+#: name -> simulation settings. SNR 0.2: the oracle reaches 3.39 Å (truth's envelope, FSC 0.5);
+#: SNR 0.05: 3.87 Å, with 4x less signal per particle to align on (Nyquist 3.0 Å; at box 96,
+#: 1.25 Å and 2000 particles one local-search iteration took 2 min on 2 cores)
+DATASETS = {'1a28-local': dict(_BASE, snr=0.2), '1a28-local-snr005': dict(_BASE, snr=0.05)}
 REFINE = dict(healpix_order=4, local_healpix_order=4, offset_range=3, offset_step=1, ini_high=8.0)
 #: arm -> runtime settings ('vanilla' and 'sidesplitter': not through relion_dem)
 ARMS = {'relion': 'vanilla', 'sidesplitter': 'sidesplitter', 'dem': {},
@@ -89,11 +92,11 @@ def score(sc, folder, root, meta, name):
     return row, guard_calls(folder, root)
 
 
-def run_seed(seed, arm_names, work, np_procs, enhancer, sidesplitter=None):
-    """Every arm on one seed's particles; ({arm: row}, {arm: guard calls})."""
+def run_seed(name, seed, arm_names, work, np_procs, enhancer, sidesplitter=None):
+    """Every arm on one seed's particles of data set ``name``; ({arm: row}, {arm: guard calls})."""
     structure = data.resolve_structure(STRUCTURE)
     folder = os.path.join(work, 'seed%d' % seed)
-    data.make_dataset(structure, folder, seed=seed, **DATA)
+    data.make_dataset(structure, folder, seed=seed, **DATASETS[name])
     sc = Scorer(folder, structure)
     session = arms.Session(dict(REFINE, seed=seed), enhancer, np_procs)
     rows, guards, relion_root = {}, {}, None
@@ -254,6 +257,7 @@ def write(res, out):
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m relion_dem_dev.bench.highres', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--dataset', choices=sorted(DATASETS), default='1a28-local')
     p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--first-seed', type=int, default=1)
     p.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
@@ -261,25 +265,26 @@ def main(argv=None):
     p.add_argument('--np', type=int, default=3)
     p.add_argument('--enhancer', help='default: the bundled network')
     p.add_argument('--sidesplitter', help='SIDESPLITTER build folder (default: built from shared/third_party)')
-    p.add_argument('--work', default=os.path.join(REPO, 'benchmarks', 'work', 'highres-' + NAME))
+    p.add_argument('--work', help='default benchmarks/work/highres-<data set>')
     p.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'))
     a = p.parse_args(argv)
     from relion_dem.core.io import relion
     enhancer, note = arms.pick_enhancer(a.enhancer)
     log('enhancer %s (%s)' % (enhancer, note))
     kept = {}
-    earlier = os.path.join(a.out, 'highres-%s.json' % NAME)
+    work = os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', 'highres-' + a.dataset))
+    earlier = os.path.join(a.out, 'highres-%s.json' % a.dataset)
     if a.append and os.path.exists(earlier):
         with open(earlier) as f:
             kept = {s['seed']: s for s in json.load(f)['per_seed']}
     for seed in range(a.first_seed, a.first_seed + a.seeds):
-        rows, guards = run_seed(seed, a.arms, os.path.abspath(a.work), a.np, enhancer, a.sidesplitter)
+        rows, guards = run_seed(a.dataset, seed, a.arms, work, a.np, enhancer, a.sidesplitter)
         old = kept.get(seed, dict(seed=seed, rows={}, guards={}))
         kept[seed] = dict(seed=seed, rows=dict(old['rows'], **rows), guards=dict(old['guards'], **guards))
         per_seed = [kept[k] for k in sorted(kept)]
         arm_names = [arm for arm in ARMS if any(arm in s['rows'] for s in per_seed)]
-        res = dict(dataset=NAME, structure=STRUCTURE, description=__doc__.split('\n\n')[2].replace('\n', ' '),
-                   data=dict(DATA, defocus_um=list(DATA['defocus_um'])), refine=REFINE, np=a.np, enhancer=enhancer,
+        res = dict(dataset=a.dataset, structure=STRUCTURE, description=__doc__.split('\n\n')[2].replace('\n', ' '),
+                   data=dict(DATASETS[a.dataset], defocus_um=list(DATASETS[a.dataset]['defocus_um'])), refine=REFINE, np=a.np, enhancer=enhancer,
                    relion_version='.'.join(map(str, relion.version() or ())), date=time.strftime('%Y-%m-%d'),
                    per_seed=per_seed, summary=summarize(per_seed, arm_names))
         prefix = write(res, a.out)
