@@ -414,6 +414,8 @@ def build_parser():
 def main(argv=None):
     a = build_parser().parse_args(argv)
     if a.serve:
+        from relion_dem.core.network import worker
+        worker.oom_first()                   # the node's memory: this server goes first, not RELION
         Server(a.serve, a.model, a.threads, a.idle).serve()
         return 0
     args = a.worker_args[1:] if a.worker_args[:1] == ['--'] else a.worker_args

@@ -250,3 +250,16 @@ def test_stop_servers_also_kills_a_server_still_starting(server_dir):
     assert not os.path.exists(sock) and proc.poll() is None   # still importing TensorFlow
     assert proc.pid in service.stop_servers(d)
     assert proc.wait(timeout=10) == -signal.SIGKILL
+
+
+@needs_netenv
+@needs_model
+@pytest.mark.fault
+def test_server_is_the_kernels_first_choice_when_memory_runs_out(maps, server_dir, tmp_path):
+    """Past the largest box a node holds, the kernel's OOM killer takes the largest process: the
+    network server, which then fails this call (the runtime keeps RELION's map), never a RELION rank."""
+    pid = running_server(maps, server_dir, tmp_path)
+    with open('/proc/%d/oom_score_adj' % pid) as f:
+        assert int(f.read()) == 1000
+    with open('/proc/self/oom_score_adj') as f:
+        assert int(f.read()) < 1000                 # the test itself (as RELION) is left alone
