@@ -202,6 +202,7 @@ def markdown(res):
     for arm, g in res['guards'].items():
         lines.append('| %s | %d | %s | %s | %s | %s |' % (arm, g['calls'], *(
             '–' if g[k] is None else '%.1f' % g[k] for k in ('checked', 'replaced', 'scaled', 'fsc_cutoff_A'))))
+    lines += [''] + cost_lines(res.get('cost_at_real_size'))
     return '\n'.join(lines) + '\n'
 
 
@@ -243,9 +244,54 @@ def figure(res, path):
     return path
 
 
+def cost_at_real_size(res, realsize_path, particles=(1000, 10000, 100000)):
+    """relion_dem's in-loop cost against RELION's own iteration at the real sizes of
+    ``realsize.json``, extrapolated: vanilla RELION's wall time per iteration here, per particle,
+    scaled by the box area ((box / this box)²: each particle's Fourier-space work at a fixed
+    angular and translational sampling), against the measured in-loop call (both halves) at that
+    box. Rough either way: at the same resolution in Å a finer pixel uses less of its box than
+    box² says (RELION works up to its current resolution), while the finer angular sampling of a
+    higher resolution costs more; None without the files."""
+    relion = res['summary']['means'].get('relion', {}).get('wall_per_iteration_s', (None,))[0]
+    if not relion or not os.path.exists(realsize_path):
+        return None
+    with open(realsize_path) as f:
+        real = json.load(f)
+    per_particle = relion / res['data']['n_particles']
+    rows = []
+    for b in real['boxes']:
+        if b.get('in_loop_s') is None:
+            continue
+        scale = (b['box'] / float(res['data']['box'])) ** 2
+        rows.append(dict(box=b['box'], in_loop_s=b['in_loop_s'],
+                         relion_s={n: round(per_particle * n * scale, 1) for n in particles},
+                         percent={n: round(100.0 * b['in_loop_s'] / (per_particle * n * scale), 2) for n in particles}))
+    return dict(relion_wall_per_iteration_s=relion, particles=res['data']['n_particles'], box=res['data']['box'],
+                rows=rows)
+
+
+def cost_lines(cost):
+    if not cost:
+        return []
+    ns = sorted(cost['rows'][0]['percent'], key=int) if cost['rows'] else []
+    lines = ['## Cost at real sizes (extrapolated)', '',
+             'Vanilla RELION here: %.1f s per iteration for %d particles at box %d on 2 cores. Scaled per '
+             'particle by the box area to the boxes of `realsize.json`, against relion_dem\'s measured in-loop '
+             'call there (both halves, network on the CPU). Rough either way (a finer pixel uses less of its box '
+             'at the same resolution in Å; finer angular sampling costs RELION more).' % (
+                 cost['relion_wall_per_iteration_s'], cost['particles'], cost['box']), '',
+             '| box | relion_dem in-loop (s) | ' + ' | '.join('RELION, %s particles (s) | share' % n for n in ns) + ' |',
+             '|---|---|' + '---|---|' * len(ns)]
+    for r in cost['rows']:
+        lines.append('| %d | %.1f | %s |' % (r['box'], r['in_loop_s'], ' | '.join(
+            '%.0f | %.2f %%' % (r['relion_s'][n], r['percent'][n]) for n in ns)))
+    return lines + ['']
+
+
 def write(res, out):
     prefix = os.path.join(out, 'highres-%s' % res['dataset'])
     res['guards'] = guard_means(res['per_seed'])
+    res['cost_at_real_size'] = cost_at_real_size(res, os.path.join(out, 'realsize.json'))
     with open(prefix + '.json', 'w') as f:
         json.dump(res, f, indent=1)
     with open(prefix + '.md', 'w') as f:

@@ -26,3 +26,16 @@ def test_paired_differences_and_guard_means():
     text = highres.markdown(res)
     assert '| 1 | dem | 4.70 |' in text and 'dem - relion -0.25 ± 0.07 (n=2)' in text
     assert '| dem | 4 | 40.0 | 1.0 | 4.0 | 4.0 |' in text
+
+
+def test_cost_at_real_size_scales_relion_by_particles_and_box_area(tmp_path):
+    real = tmp_path / 'realsize.json'
+    real.write_text('{"boxes": [{"box": 160, "in_loop_s": 20.0}, {"box": 320, "in_loop_s": null}]}')
+    res = dict(data=dict(n_particles=1000, box=80),
+               summary=dict(means=dict(relion=dict(wall_per_iteration_s=(40.0, 1.0)))))
+    cost = highres.cost_at_real_size(res, str(real), particles=(1000, 10000))
+    row, = cost['rows']                       # the failed box is left out
+    assert row['relion_s'] == {1000: 160.0, 10000: 1600.0}      # 40 s x (160/80)^2, x 10 particles
+    assert row['percent'] == {1000: 12.5, 10000: 1.25}
+    assert '| 160 | 20.0 | 160 | 12.50 % | 1600 | 1.25 % |' in '\n'.join(highres.cost_lines(cost))
+    assert highres.cost_at_real_size(res, str(tmp_path / 'absent.json')) is None
