@@ -380,6 +380,50 @@ def guard_activity(log_path):
                 sampled=mean([c for c in coverage if c is not None]))
 
 
+def trajectory(dataset, root, sym='C1'):
+    """Per iteration of the run ``root`` of ``dataset``: (iteration, median angular error against the
+    truth, RELION's resolution, whether the iteration was regularized)."""
+    from relion_dem.core.io.layout import RelionRun
+    run = RelionRun(os.path.join(dataset, root))
+    res = {r['iteration']: r['resolution_A'] for r in runinfo.per_iteration(run.root)}
+    regularized = set(regularized_iterations(dataset, root))
+    truth = os.path.join(dataset, 'truth_particles.star')
+    out = []
+    for it, path in sorted(run.iteration_files(run.DATA).items()):
+        c = angles.compare(truth, path, sym=sym)
+        out.append(dict(iteration=it, ang_err_deg=round(c['angle_median_deg'], 1),
+                        resolution_A=round(res[it], 1) if res.get(it) else None, regularized=it in regularized))
+    return out
+
+
+def write_trajectories(name, work, out):
+    """``gate-<data set>-trajectories.{json,md}``: :func:`trajectory` of every arm of every seed under
+    ``work`` (where a break or a rescue began: the first iteration an arm's error leaves RELION's)."""
+    import glob
+    sym = dataset_settings(name)['data'].get('symmetry') or 'C1'
+    runs = {}
+    for folder in sorted(glob.glob(os.path.join(work, 'seed*')), key=lambda f: int(f.rsplit('seed', 1)[1])):
+        for arm in ARMS:
+            if os.path.exists(os.path.join(folder, 'runs', arm, 'run_bench.json')):
+                runs.setdefault(os.path.basename(folder), {})[arm] = trajectory(folder, os.path.join('runs', arm, 'run'), sym)
+    with open(os.path.join(out, 'gate-%s-trajectories.json' % name), 'w') as f:
+        json.dump(dict(dataset=name, runs=runs), f, indent=1)
+    lines = ['# Gate benchmark %s: the median angular error per iteration' % name, '',
+             'Per seed and arm, the median angular error against the truth (°) of each iteration\'s particles, '
+             'then RELION\'s resolution of that iteration (Å); `*`: regularized '
+             '(`python -m relion_dem_dev.bench.gate --trajectories %s`).' % name, '']
+    for seed, arms_ in runs.items():
+        lines += ['## %s' % seed, '', '| arm | error (°) per iteration | resolution (Å) |', '|---|---|---|']
+        for arm, t in arms_.items():
+            lines.append('| %s | %s | %s |' % (arm, ' '.join('%g%s' % (r['ang_err_deg'], '*' if r['regularized'] else '')
+                                                             for r in t),
+                                              ' '.join('%g' % r['resolution_A'] if r['resolution_A'] else '–' for r in t)))
+        lines.append('')
+    with open(os.path.join(out, 'gate-%s-trajectories.md' % name), 'w') as f:
+        f.write('\n'.join(lines))
+    return runs
+
+
 def write_guard_report(work, out):
     """``gate-guards.{json,md}``: :func:`guard_activity` of every regularized arm of every seed
     under ``work`` (``benchmarks/work``), and the mean per data set and arm."""
@@ -536,6 +580,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--dataset', choices=sorted(DATASETS))
     p.add_argument('--summary', action='store_true', help='only write gate-summary.{json,md} from the results')
+    p.add_argument('--trajectories', action='store_true', help='only write gate-<data set>-trajectories.{json,md}: '
+                                                               'the median angular error per iteration of every run')
     p.add_argument('--guards', action='store_true', help='only write gate-guards.{json,md}: what the guards did '
                                                          'in the regularized calls of the runs under --work')
     p.add_argument('--rewrite', metavar='JSON', help='recompute a gate-<data set>.json\'s counts, Markdown and '
@@ -557,6 +603,11 @@ def main(argv=None):
         arm_names = [arm for arm in ARMS if any(arm in s for s in old['per_seed'])]
         res = dict(summarize(old['dataset'], old['per_seed'], arm_names), enhancer=old.get('enhancer'), date=old['date'])
         print('rewrote %s' % write(res, os.path.dirname(os.path.abspath(a.rewrite))))
+        return 0
+    if a.trajectories:
+        write_trajectories(a.dataset, os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work', 'gate-' + a.dataset)),
+                           a.out)
+        print('wrote %s' % os.path.join(a.out, 'gate-%s-trajectories.md' % a.dataset))
         return 0
     if a.guards:
         for row in write_guard_report(os.path.abspath(a.work or os.path.join(REPO, 'benchmarks', 'work')), a.out):
