@@ -55,6 +55,9 @@ ARMS = {
     'dem_local_searches': dict(gate='local_searches'),
     'dem_stalled': dict(gate='stalled'),
     'dem_always': dict(gate='always'),
+    # 'stalled' opened at the first iteration without resolution gain (trajectories: in the adk cone
+    # RELION converged 3-5 iterations after the default 'stalled' opened, its error still falling)
+    'dem_stalled_k1': dict(gate='stalled', gate_stall_iterations=1),
     # the do-no-harm guard's power bound |P|²/F instead of the plain map's power (core.guards.harm)
     'dem_stalled_data_bound': dict(gate='stalled', harm_power_bound='data'),
 }
