@@ -81,14 +81,16 @@ def main_arms(session, sc, dataset, sidesplitter=None, extra_classical=True, des
 
 def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhancer=None,
               controls=True, extra_classical=True, np_procs=3, sidesplitter=None, seed=1, seeds=1, sym=None,
-              design_arms=True):
+              design_arms=True, lowpass_A=None):
     """Run everything; return the result dict (the JSON's shape, plus ``extra``). With ``seeds`` > 1
     the main arms run on ``seeds`` data sets (simulation and RELION seeds ``seed``, ``seed + 1``...):
     ``runs`` holds the means, ``extra.repeats`` the spread and the paired comparisons; the
     controls run once. ``sym`` (Cn): every data set is the exact Cn assembly and every arm refines
-    with that symmetry."""
+    with that symmetry. ``lowpass_A``: the low-pass controls' cutoffs instead of the scale's."""
     t_start = time.time()
     s = settings_for(scale, snr, cone, particles, sym)
+    if lowpass_A:
+        s['lowpass_A'] = list(lowpass_A)
     sid = data.structure_id(structure)
     held, held_note = data.holdout_status(sid)
     backend, backend_note = arms.pick_enhancer(enhancer)
