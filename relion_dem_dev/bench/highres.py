@@ -189,7 +189,7 @@ def markdown(res):
     lines += ['', '## Mean ± sd over %d seed(s)' % len(res['per_seed']), '',
               '| arm | ' + ' | '.join(title) + ' |', '|---|' + '---|' * len(title)]
     for arm, m in res['summary']['means'].items():
-        cell = lambda k: fmt(m[k][0], k) + ('' if m[k][1] is None else ' ± ' + fmt(m[k][1], k))
+        cell = lambda k: fmt(m[k][0], k) + ('' if m[k][1] is None else ' ± ' + fmt(m[k][1], 'sd'))
         lines.append('| %s | %s |' % (arm, ' | '.join(cell(k) for k, _ in COLUMNS)))
     lines += ['', 'Paired differences of the envelope map-vs-truth resolution (Å, negative: finer): ' +
               '; '.join('%s %+.2f%s (n=%d)' % (k, v['mean'], '' if v['sd'] is None else ' ± %.2f' % v['sd'], v['n'])
