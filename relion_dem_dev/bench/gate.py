@@ -241,11 +241,12 @@ def figure(res, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    arm_names = [a for a in res['arms'] if a in res['per_seed'][0]]
+    arm_names = [a for a in res['arms'] if any(a in s for s in res['per_seed'])]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for s in res['per_seed']:
         for ax, key in zip(axes, ('truth_res_masked_A', 'ang_err_deg')):
-            ax.plot(range(len(arm_names)), [s[a][key] for a in arm_names], 'o-', alpha=0.7, label='seed %d' % s['seed'])
+            ax.plot(range(len(arm_names)), [s.get(a, {}).get(key, np.nan) for a in arm_names], 'o-', alpha=0.7,
+                    label='seed %d' % s['seed'])      # an arm not run on this seed: a gap
     for ax, label in zip(axes, ('map vs truth, masked (Å)', 'median angular error (°)')):
         ax.set_xticks(range(len(arm_names)))
         ax.set_xticklabels(arm_names, rotation=20, fontsize=8)
