@@ -539,7 +539,7 @@ def write_summary(out):
     import glob
     results = []
     for path in sorted(glob.glob(os.path.join(out, 'gate-*.json'))):
-        if not path.endswith(('gate-summary.json', 'gate-guards.json')):
+        if not path.endswith(('gate-summary.json', 'gate-guards.json', '-trajectories.json')):
             with open(path) as f:
                 results.append(json.load(f))
     standard, superseded = [], []

@@ -147,3 +147,14 @@ def test_a_rerun_with_todays_runtime_supersedes_a_revision_1_standard_result():
     assert gate.rerun_of(old, [dict(rerun, seeds=[1, 2, 3])]) is None                 # fewer seeds
     assert gate.rerun_of(dict(old, snr=0.15), [rerun]) is None                        # other data
     assert gate.rerun_of(dict(old, cone_deg=40.0), [rerun]) is None
+
+
+def test_summary_of_the_committed_results_recommends_the_shipped_default(tmp_path):
+    """The summary rewritten from the committed results folder as it is (every gate-*.json there,
+    the trajectories and the guard report beside the results) recommends what the code ships."""
+    import shutil
+    for name in os.listdir(RESULTS):
+        if name.startswith(('gate-', 'standard-')) and name.endswith('.json'):
+            shutil.copy(os.path.join(RESULTS, name), tmp_path / name)
+    recommended, why = gate.write_summary(str(tmp_path))
+    assert recommended == config.DEFAULTS['gate'], why
