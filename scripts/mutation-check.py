@@ -96,8 +96,7 @@ def mutant_copy(name, path, text, replacement):
 def private_cache(folder):
     """A copy of the tests' cached refinements inside the mutant's folder (empty when there are
     none yet): a refinement a mutant makes must never be cached for the real tests."""
-    sys.path.insert(0, os.path.join(ROOT, 'tests'))
-    from shared_refinements import cache_base
+    from shared_refinements import cache_base          # tests/ is on the path (main)
     cache = os.path.join(folder, 'test-cache')
     if os.path.isdir(cache_base()):
         shutil.copytree(cache_base(), cache, ignore=shutil.ignore_patterns('*.lock', 'PlainPath'))
@@ -142,7 +141,7 @@ def main(argv=None):
             print(m[0])
         return 0
     rows, missed = [], []
-    sys.path.insert(0, ROOT)
+    sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
     from relion_dem.core.io import relion
     here = relion.version() or ()
     for name, path, text, replacement, tests, *needs in chosen:

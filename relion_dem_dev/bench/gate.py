@@ -26,6 +26,7 @@ from relion_dem.core.analysis import angles, runinfo
 from relion_dem.core.runtime import runlog
 
 from . import arms, data
+from .report import write_json_and_markdown
 from .score import Scorer, score_oracle, score_refinement
 from .settings import REPO, log, settings_for
 
@@ -261,10 +262,7 @@ def figure(res, path):
 def write(res, out):
     """Write ``gate-<data set>.{json,md,png}`` into ``out``; the path prefix."""
     prefix = os.path.join(out, 'gate-%s' % res['dataset'])
-    with open(prefix + '.json', 'w') as f:
-        json.dump(res, f, indent=1)
-    with open(prefix + '.md', 'w') as f:
-        f.write(markdown(res))
+    write_json_and_markdown(prefix, res, markdown(res))
     figure(res, prefix + '.png')
     return prefix
 

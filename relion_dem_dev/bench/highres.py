@@ -25,14 +25,13 @@ import time
 
 import numpy as np
 
-from relion_dem.core.analysis import fsc as fsc_mod
-from relion_dem.core.io import mrc
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.runtime import runlog
 from relion_dem.tests import sidesplitter_home
 
 from . import arms, data
 from .gate import fraction_within
+from .report import write_json_and_markdown
 from .score import Scorer, score_oracle, score_refinement
 from .settings import REPO, log
 
@@ -67,12 +66,6 @@ def guard_calls(dataset, root):
     return out
 
 
-def truth_res_0143(sc, map_path, mask):
-    """Map-vs-truth resolution at FSC 0.143 in ``mask`` (Å)."""
-    m = mrc.read(map_path, cubic=True)[0]
-    return round(float(fsc_mod.resolution(fsc_mod.fsc(m, sc.truth, mask), sc.voxel, 0.143)), 2)
-
-
 def score(sc, folder, root, meta, name):
     """One refinement's row."""
     m, extra = score_refinement(sc, folder, root, meta, locres=False,
@@ -83,8 +76,8 @@ def score(sc, folder, root, meta, name):
     regularized = m['regularized_iterations'] or 0
     row = dict((k, m[k]) for k in ('truth_res_masked_A', 'truth_res_envelope_A', 'gold_res_A', 'gold_res_envelope_A',
                                    'honesty_gap_envelope_A', 'ang_err_deg', 'qscore', 'iterations', 'wall_s'))
-    row.update(truth_res_masked_0143_A=truth_res_0143(sc, final, sc.mask),
-               truth_res_envelope_0143_A=truth_res_0143(sc, final, sc.envelope),
+    row.update(truth_res_masked_0143_A=sc.truth_res_masked(final, 0.143),
+               truth_res_envelope_0143_A=sc.truth_res_envelope(final, 0.143),
                within_2deg=fraction_within(sc, os.path.join(folder, root) + '_data.star', 2.0),
                regularized_iterations=regularized, wall_per_iteration_s=round(m['wall_s'] / its, 1),
                enhancer_s_per_regularized_iteration=round(m['enhancer_s'] / regularized, 1)
@@ -120,8 +113,8 @@ def run_seed(name, seed, arm_names, work, np_procs, enhancer, sidesplitter=None)
         h1, h2, full, secs, particles = arms.oracle(folder, relion_root, ofolder)
         om, _ = score_oracle(sc, (h1, h2, full, secs, particles), ofolder)
         rows['oracle'] = dict(truth_res_masked_A=om['truth_res_masked_A'], truth_res_envelope_A=om['truth_res_envelope_A'],
-                              truth_res_masked_0143_A=truth_res_0143(sc, full, sc.mask),
-                              truth_res_envelope_0143_A=truth_res_0143(sc, full, sc.envelope),
+                              truth_res_masked_0143_A=sc.truth_res_masked(full, 0.143),
+                              truth_res_envelope_0143_A=sc.truth_res_envelope(full, 0.143),
                               gold_res_A=om['gold_res_A'], qscore=om['qscore'])
     return rows, guards
 
@@ -292,10 +285,7 @@ def write(res, out):
     prefix = os.path.join(out, 'highres-%s' % res['dataset'])
     res['guards'] = guard_means(res['per_seed'])
     res['cost_at_real_size'] = cost_at_real_size(res, os.path.join(out, 'realsize.json'))
-    with open(prefix + '.json', 'w') as f:
-        json.dump(res, f, indent=1)
-    with open(prefix + '.md', 'w') as f:
-        f.write(markdown(res))
+    write_json_and_markdown(prefix, res, markdown(res))
     figure(res, prefix + '.png')
     return prefix
 

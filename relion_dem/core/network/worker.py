@@ -125,16 +125,13 @@ def oom_first():
     """Make this process the kernel's first choice when the node runs out of memory
     (``oom_score_adj`` 1000; raising one's own score needs no privilege). A network call that
     outgrows the node then ends as this call's failure, and the runtime keeps RELION's plain map,
-    rather than the kernel killing a RELION rank (the largest process otherwise). Returns the
-    score now in force (None where /proc has none)."""
-    path = '/proc/self/oom_score_adj'
+    rather than the kernel killing a RELION rank (the largest process otherwise). Where /proc has
+    no such file, nothing changes."""
     try:
-        with open(path, 'w') as f:
+        with open('/proc/self/oom_score_adj', 'w') as f:
             f.write('1000')
-        with open(path) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return None
+    except OSError:
+        pass
 
 
 def main(argv=None):
