@@ -246,7 +246,7 @@ case "$cmd" in
         "$0" install | tail -n 1 || status=1
         say "$("$RELION_DEM_VENV/bin/python" -m pip list 2>/dev/null | grep -E '^scipion-em-relion ' | tr -s ' ')"
         RELION_DEM_SCIPION_SUMMARY=$results/scipion-relion5-summary.txt \
-            scripts/test-scipion.sh test_form test_protocol_refine_dem || status=1
+            scripts/test-scipion.sh test_form test_protocol_refine_dem test_queue || status=1
         say "RELION 5.0.1 leg: $(tail -n 1 "$results/scipion-relion5-summary.txt" 2>/dev/null)"
         # the leg's record (./dev.sh results copies it into benchmarks/results)
         {

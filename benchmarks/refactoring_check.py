@@ -1,11 +1,15 @@
 """Behaviour unchanged by a refactoring: the same regularized refinement run by two checkouts.
 
     python benchmarks/refactoring_check.py --old /path/to/old/checkout [--new .] [--out benchmarks/results]
+        [--enhancer network --new-setting guard_threshold=0.143]
 
 Both checkouts refine the same simulated particles (19hc, 500 particles, box 40 at 3 Å, SNR 0.3,
 the integration tests' data and arguments, RELION's random seed fixed) through ``relion_dem
-refine`` with the classical enhancer and the ``local_searches`` gate named explicitly (so a
-changed default cannot hide or cause a difference). Compared: every iteration's half-maps and
+refine`` with the classical enhancer (or ``--enhancer network``: the bundled network, the same
+weights in both) and the ``local_searches`` gate named explicitly (so a changed default cannot
+hide or cause a difference). ``--new-setting`` gives the new checkout a runtime setting the old
+one had built in: the network's input taper used a literal 0.143 where the new runtime uses the
+configured ``guard_threshold`` (1/7), so ``guard_threshold=0.143`` makes the two taper alike. Compared: every iteration's half-maps and
 the final map (largest difference over the map's range), the run logs (per call: gate,
 regularized, the guards' verdicts), and RELION's reported resolution per iteration. Writes
 ``refactoring-check.{json,md}``.
@@ -40,12 +44,21 @@ def commit_of(checkout):
                           text=True).stdout.strip()
 
 
-def refine(checkout, dataset, name):
+def refine(checkout, dataset, name, enhancer='classical', overrides=None):
+    """One ``relion_dem refine`` of the data set by ``checkout``; with ``overrides`` (runtime
+    settings the command line does not expose) through ``launch.run`` instead of the CLI."""
     from shared_refinements import REFINE_ARGS, _env
     os.makedirs(os.path.join(dataset, name))
     env = dict(_env(), PYTHONPATH=checkout)
-    argv = [sys.executable, '-m', 'relion_dem.cli', 'refine', '--np', '3', '--enhancer', 'classical',
-            '--gate', 'local_searches', '--'] + REFINE_ARGS + ['--o', name + '/run']
+    relion_args = REFINE_ARGS + ['--o', name + '/run']
+    if overrides:
+        settings = dict(overrides, enhancer=enhancer, gate='local_searches')
+        code = ('import sys; from relion_dem.core.runtime import launch; '
+                'sys.exit(launch.run(sys.argv[1:], %r, 3))' % settings)
+        argv = [sys.executable, '-c', code] + relion_args
+    else:
+        argv = [sys.executable, '-m', 'relion_dem.cli', 'refine', '--np', '3', '--enhancer', enhancer,
+                '--gate', 'local_searches', '--'] + relion_args
     t = time.time()
     with open(os.path.join(dataset, name, 'log.txt'), 'w') as log:
         rc = subprocess.run(argv, cwd=dataset, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -93,7 +106,12 @@ def main(argv=None):
     p.add_argument('--out', default=os.path.join(HERE, 'results'))
     p.add_argument('--work', help='default: a temporary folder')
     p.add_argument('--reuse', action='store_true', help='compare the two runs already in --work')
+    p.add_argument('--enhancer', default='classical', choices=('classical', 'network'))
+    p.add_argument('--new-setting', action='append', default=[], metavar='KEY=JSON',
+                   help='a runtime setting for the new checkout only (e.g. guard_threshold=0.143)')
     a = p.parse_args(argv)
+    overrides = {k: json.loads(v) for k, v in (x.split('=', 1) for x in a.new_setting)}
+    name = 'refactoring-check' + ('' if a.enhancer == 'classical' else '-' + a.enhancer)
     from relion_dem.core.simulation.simulate import simulate
     from shared_refinements import MODEL
     dataset = a.work or tempfile.mkdtemp(prefix='refactoring_check_')
@@ -103,15 +121,15 @@ def main(argv=None):
             walls = json.load(f)
     else:
         simulate(MODEL, dataset, n_particles=500, box=40, voxel_size=3.0, snr=0.3)
-        walls = {name: refine(os.path.abspath(checkout), dataset, name)
-                 for name, checkout in (('old', a.old), ('new', a.new))}
+        walls = {run: refine(os.path.abspath(checkout), dataset, run, a.enhancer, overrides if run == 'new' else None)
+                 for run, checkout in (('old', a.old), ('new', a.new))}
         with open(os.path.join(dataset, 'refactoring_check_wall.json'), 'w') as f:
             json.dump(walls, f)
     old, new = RelionRun(os.path.join(dataset, 'old', 'run')), RelionRun(os.path.join(dataset, 'new', 'run'))
     maps = compare_maps(old, new)
     numeric = [v['max_rel_diff'] for v in maps.values() if isinstance(v, dict)]
     logs = compare_logs(old.root + '_relion_dem.jsonl', new.root + '_relion_dem.jsonl')
-    res = dict(old=commit_of(a.old), new=commit_of(a.new), date=time.strftime('%Y-%m-%d %H:%M'), wall_s=walls,
+    res = dict(old=commit_of(a.old), new=commit_of(a.new), enhancer=a.enhancer, new_settings=overrides, date=time.strftime('%Y-%m-%d %H:%M'), wall_s=walls,
                maps_compared=len(numeric), max_difference=max(numeric) if numeric else None,
                min_fsc=min(v['min_fsc'] for v in maps.values() if isinstance(v, dict)) if numeric else None,
                maps_missing=[k for k, v in maps.items() if not isinstance(v, dict)], maps=maps, logs=logs,
@@ -119,12 +137,15 @@ def main(argv=None):
     res['unchanged'] = bool(numeric) and max(numeric) <= ROUNDING and not res['maps_missing'] \
         and not logs['differing'] and not logs['cutoff_differs'] and res['iterations']['old'] == res['iterations']['new']
     res['maps_identical'] = sum(1 for v in numeric if v == 0.0)
-    with open(os.path.join(a.out, 'refactoring-check.json'), 'w') as f:
+    with open(os.path.join(a.out, name + '.json'), 'w') as f:
         json.dump(res, f, indent=1)
     lines = ['# Refactoring check: %s (before) against %s' % (res['old'], res['new']), '',
-             'One regularized refinement (classical enhancer, gate `local_searches` named explicitly; 19hc, 500 '
+             'One regularized refinement (%s enhancer, gate `local_searches` named explicitly; 19hc, 500 '
              'particles, box 40 at 3 Å, SNR 0.3, RELION\'s random seed 1) run by each checkout '
-             '(`benchmarks/refactoring_check.py`), %s.' % res['date'], '',
+             '(`benchmarks/refactoring_check.py`), %s.%s' % (
+                 'classical' if a.enhancer == 'classical' else 'bundled network\'s', res['date'],
+                 ' The new checkout with %s (a setting the old one had built in).'
+                 % ', '.join('`%s = %s`' % kv for kv in sorted(overrides.items())) if overrides else ''), '',
              '- iterations: %d before, %d after' % (res['iterations']['old'], res['iterations']['new']),
              '- maps compared (every iteration\'s half-maps and references, the final maps): %d, %d of them '
              'bit-identical; largest difference %.2g of the map\'s range (float32 rounding: <= %g), lowest FSC '
@@ -140,7 +161,7 @@ def main(argv=None):
              '**%s**' % ('Behaviour unchanged: the same maps up to float32 rounding and the same decisions.'
                          if res['unchanged']
                          else 'Differences found (see the JSON).')]
-    with open(os.path.join(a.out, 'refactoring-check.md'), 'w') as f:
+    with open(os.path.join(a.out, name + '.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return 0 if res['unchanged'] else 1

@@ -40,8 +40,8 @@ TESTED_PAIRS = {
     ((3, 1), 4): 'CI tests it on every change (Debian RELION 3.1.3, scipion-em-relion 4.0.x)',
     ((3, 1), None): 'CI tests it on every change (Debian RELION 3.1.3)',
     ((5, 0), None): 'CI tests it on every change (RELION 5.0.1 leg: runtime and refinements, no Scipion)',
-    ((5, 0), 5): 'CI tests it on every change (RELION 5.0.1 leg: the Scipion form and refine protocol with '
-                 'scipion-em-relion 5.0.x)',
+    ((5, 0), 5): 'CI tests it on every change (RELION 5.0.1 leg: the Scipion form, the refine protocol and '
+                 'the queue test with scipion-em-relion 5.0.x)',
     ((4, 0), None): 'run once by hand (RELION 4.0.2; benchmarks/results/relion4-demo.md), not in CI',
     ((4, 0), 5): 'run once by hand (RELION 4.0.2 with scipion-em-relion 5.0.2), not in CI',
     ((5, 0), 4): 'not a working pair: scipion-em-relion 4.x drives RELION 3.1 and 4.0; install '
