@@ -62,6 +62,8 @@ def refine(checkout, dataset, name, enhancer='classical', overrides=None):
     t = time.time()
     with open(os.path.join(dataset, name, 'log.txt'), 'w') as log:
         rc = subprocess.run(argv, cwd=dataset, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    # the network server outlives its run: the next checkout must load its own code
+    subprocess.run(['pkill', '-f', 'relion_dem/core/network/service.py'])
     if rc != 0:
         raise SystemExit('refinement with %s failed (%d): %s/log.txt' % (checkout, rc, os.path.join(dataset, name)))
     return round(time.time() - t, 1)

@@ -382,20 +382,40 @@ def guard_activity(log_path):
                 sampled=mean([c for c in coverage if c is not None]))
 
 
+#: what RELION's convergence test reads, per iteration (optimiser STAR): auto-refine stops once its
+#: angular step is finer than its own accuracy estimate and both counters reach 1-2
+CONVERGENCE = dict(accuracy_deg='_rlnOverallAccuracyRotations', changes_deg='_rlnChangesOptimalOrientations',
+                   no_gain='_rlnNumberOfIterWithoutResolutionGain',
+                   no_change='_rlnNumberOfIterWithoutChangingAssignments')
+
+
 def trajectory(dataset, root, sym='C1'):
-    """Per iteration of the run ``root`` of ``dataset``: (iteration, median angular error against the
-    truth, RELION's resolution, whether the iteration was regularized)."""
+    """Per iteration of the run ``root`` of ``dataset``: the median angular error against the truth,
+    RELION's resolution, whether the iteration was regularized, and what RELION's convergence test
+    read (:data:`CONVERGENCE`: its angular accuracy estimate and the changes of the orientations in
+    degrees, its counts of iterations without resolution gain and without changing assignments)."""
     from relion_dem.core.io.layout import RelionRun
     run = RelionRun(os.path.join(dataset, root))
     res = {r['iteration']: r['resolution_A'] for r in runinfo.per_iteration(run.root)}
     regularized = set(regularized_iterations(dataset, root))
     truth = os.path.join(dataset, 'truth_particles.star')
+    optimisers = run.iteration_files(run.OPTIMISER)
     out = []
     for it, path in sorted(run.iteration_files(run.DATA).items()):
         c = angles.compare(truth, path, sym=sym)
-        out.append(dict(iteration=it, ang_err_deg=round(c['angle_median_deg'], 1),
-                        resolution_A=round(res[it], 1) if res.get(it) else None, regularized=it in regularized))
+        row = dict(iteration=it, ang_err_deg=round(c['angle_median_deg'], 1),
+                   resolution_A=round(res[it], 1) if res.get(it) else None, regularized=it in regularized)
+        row.update(convergence_state(optimisers.get(it)))
+        out.append(row)
     return out
+
+
+def convergence_state(optimiser_path):
+    """:data:`CONVERGENCE` read from one optimiser STAR (each None where the STAR or the label is absent)."""
+    from relion_dem.core.io import star
+    blocks = star.read(optimiser_path) if optimiser_path else []
+    values = {key: star.lookup(blocks, label, float) for key, label in CONVERGENCE.items()}
+    return {key: None if v is None else round(v, 1) for key, v in values.items()}
 
 
 def write_trajectories(name, work, out):
@@ -413,13 +433,21 @@ def write_trajectories(name, work, out):
     lines = ['# Gate benchmark %s: the median angular error per iteration' % name, '',
              'Per seed and arm, the median angular error against the truth (°) of each iteration\'s particles, '
              'then RELION\'s resolution of that iteration (Å); `*`: regularized '
-             '(`python -m relion_dem_dev.bench.gate --trajectories %s`).' % name, '']
+             '(`python -m relion_dem_dev.bench.gate --trajectories %s`). Then what RELION\'s convergence '
+             'test read at the iteration: its own estimate of the angular accuracy (°), and its counts of '
+             'iterations without resolution gain / without changing assignments (auto-refine stops once '
+             'its angular step is finer than its accuracy estimate and both counts have reached their '
+             'limits).' % name, '']
+    show = lambda v, fmt='%g': '–' if v is None else fmt % v
     for seed, arms_ in runs.items():
-        lines += ['## %s' % seed, '', '| arm | error (°) per iteration | resolution (Å) |', '|---|---|---|']
+        lines += ['## %s' % seed, '', '| arm | error (°) per iteration | resolution (Å) | RELION\'s accuracy '
+                  'estimate (°) | no gain / no change |', '|---|---|---|---|---|']
         for arm, t in arms_.items():
-            lines.append('| %s | %s | %s |' % (arm, ' '.join('%g%s' % (r['ang_err_deg'], '*' if r['regularized'] else '')
-                                                             for r in t),
-                                              ' '.join('%g' % r['resolution_A'] if r['resolution_A'] else '–' for r in t)))
+            lines.append('| %s | %s | %s | %s | %s |' % (
+                arm, ' '.join('%g%s' % (r['ang_err_deg'], '*' if r['regularized'] else '') for r in t),
+                ' '.join(show(r['resolution_A']) for r in t),
+                ' '.join(show(r.get('accuracy_deg')) for r in t),
+                ' '.join('%s/%s' % (show(r.get('no_gain'), '%d'), show(r.get('no_change'), '%d')) for r in t)))
         lines.append('')
     with open(os.path.join(out, 'gate-%s-trajectories.md' % name), 'w') as f:
         f.write('\n'.join(lines))

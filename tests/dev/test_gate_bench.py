@@ -2,6 +2,7 @@
 pinned to the committed recommendation."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -158,3 +159,17 @@ def test_summary_of_the_committed_results_recommends_the_shipped_default(tmp_pat
             shutil.copy(os.path.join(RESULTS, name), tmp_path / name)
     recommended, why = gate.write_summary(str(tmp_path))
     assert recommended == config.DEFAULTS['gate'], why
+
+
+def test_trajectories_read_what_relions_convergence_test_read(tmp_path):
+    """A real RELION 3.1 optimiser STAR with its convergence labels set: the trajectory reads them."""
+    src = os.path.join(os.path.dirname(__file__), '..', 'data', 'relion31', 'run_it000_optimiser.star')
+    text = open(src).read()
+    for label, value in (('_rlnOverallAccuracyRotations', '14.180000'), ('_rlnChangesOptimalOrientations', '5.843591'),
+                         ('_rlnNumberOfIterWithoutResolutionGain', '2'), ('_rlnNumberOfIterWithoutChangingAssignments', '1')):
+        text, n = re.subn(r'(?m)^(%s\s+)\S+' % label, lambda m: m.group(1) + value, text)
+        assert n == 1, label
+    path = tmp_path / 'run_it007_optimiser.star'
+    path.write_text(text)
+    assert gate.convergence_state(str(path)) == dict(accuracy_deg=14.2, changes_deg=5.8, no_gain=2, no_change=1)
+    assert set(gate.convergence_state(None).values()) == {None}
