@@ -428,8 +428,6 @@ def write_trajectories(name, work, out):
         for arm in ARMS:
             if os.path.exists(os.path.join(folder, 'runs', arm, 'run_bench.json')):
                 runs.setdefault(os.path.basename(folder), {})[arm] = trajectory(folder, os.path.join('runs', arm, 'run'), sym)
-    with open(os.path.join(out, 'gate-%s-trajectories.json' % name), 'w') as f:
-        json.dump(dict(dataset=name, runs=runs), f, indent=1)
     lines = ['# Gate benchmark %s: the median angular error per iteration' % name, '',
              'Per seed and arm, the median angular error against the truth (°) of each iteration\'s particles, '
              'then RELION\'s resolution of that iteration (Å); `*`: regularized '
@@ -449,8 +447,8 @@ def write_trajectories(name, work, out):
                 ' '.join(show(r.get('accuracy_deg')) for r in t),
                 ' '.join('%s/%s' % (show(r.get('no_gain'), '%d'), show(r.get('no_change'), '%d')) for r in t)))
         lines.append('')
-    with open(os.path.join(out, 'gate-%s-trajectories.md' % name), 'w') as f:
-        f.write('\n'.join(lines))
+    write_json_and_markdown(os.path.join(out, 'gate-%s-trajectories' % name), dict(dataset=name, runs=runs),
+                            '\n'.join(lines))
     return runs
 
 

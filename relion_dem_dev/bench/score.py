@@ -39,17 +39,18 @@ class Scorer:
         """Map-vs-truth resolution (Å, FSC 0.5), unmasked."""
         return round(float(fsc_mod.resolution(self.fsc_truth(map_path), self.voxel, 0.5)), 2)
 
+    def _truth_res_in(self, map_path, mask, threshold):
+        data = mrc.read(map_path, cubic=True)[0]
+        return round(float(fsc_mod.resolution(fsc_mod.fsc(data, self.truth, mask), self.voxel, threshold)), 2)
+
     def truth_res_masked(self, map_path, threshold=0.5):
         """Map-vs-truth resolution (FSC ``threshold``) inside the data set's soft mask around the
         truth, so that flattening the solvent alone earns nothing."""
-        data = mrc.read(map_path, cubic=True)[0]
-        return round(float(fsc_mod.resolution(fsc_mod.fsc(data, self.truth, self.mask), self.voxel, threshold)), 2)
+        return self._truth_res_in(map_path, self.mask, threshold)
 
     def truth_res_envelope(self, map_path, threshold=0.5):
         """Map-vs-truth resolution (FSC ``threshold``) inside the truth's envelope mask (the molecule only)."""
-        data = mrc.read(map_path, cubic=True)[0]
-        return round(float(fsc_mod.resolution(fsc_mod.fsc(data, self.truth, self.envelope), self.voxel,
-                                              threshold)), 2)
+        return self._truth_res_in(map_path, self.envelope, threshold)
 
     def gold_envelope(self, half1, half2):
         """Gold-standard resolution (Å, FSC 0.143) of two half-maps inside the truth's envelope mask,
