@@ -11,8 +11,9 @@ hide or cause a difference). ``--new-setting`` gives the new checkout a runtime 
 one had built in: the network's input taper used a literal 0.143 where the new runtime uses the
 configured ``guard_threshold`` (1/7), so ``guard_threshold=0.143`` makes the two taper alike. Compared: every iteration's half-maps and
 the final map (largest difference over the map's range), the run logs (per call: gate,
-regularized, the guards' verdicts), and RELION's reported resolution per iteration. Writes
-``refactoring-check.{json,md}``.
+regularized, the guards' verdicts), the number of iterations, and ``relion_dem compare``'s report
+of the two runs made by each checkout (every number of ``metrics.json``, the text of
+``report.md``). Writes ``refactoring-check[-network].{json,md}``.
 """
 import argparse
 import json
@@ -101,6 +102,38 @@ def compare_logs(a_log, b_log):
                 cutoff_logged_only_after=sum(1 for o, n in cut if o is None and n is not None))
 
 
+def compare_reports(old_checkout, new_checkout, dataset):
+    """``relion_dem compare`` of the two runs (with the truth) by each checkout: the numbers of
+    ``metrics.json`` that differ beyond float rounding, and whether ``report.md`` is the same text."""
+    reports = {}
+    for side, checkout in (('old', old_checkout), ('new', new_checkout)):
+        out = os.path.join(dataset, 'compare-by-' + side)
+        argv = [sys.executable, '-m', 'relion_dem.cli', 'compare', 'old/run', 'new/run', '--label', 'before',
+                '--label', 'after', '--truth', 'truth.mrc', '--truth-particles', 'truth_particles.star',
+                '--seed', '1', '--out', out]
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
+        if subprocess.run(argv, cwd=dataset, env=env, capture_output=True).returncode != 0:
+            raise SystemExit('relion_dem compare by %s failed: %s' % (checkout, ' '.join(argv)))
+        with open(os.path.join(out, 'metrics.json')) as f, open(os.path.join(out, 'report.md')) as g:
+            reports[side] = json.load(f), g.read()
+    differing = []
+
+    def walk(x, y, where):
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), where + '/' + k)
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(u, v, '%s[%d]' % (where, i))
+        elif isinstance(x, float) and isinstance(y, float):
+            if abs(x - y) > 1e-9 * max(1.0, abs(x)):
+                differing.append(where)
+        elif x != y:
+            differing.append(where)
+    walk(reports['old'][0], reports['new'][0], '')
+    return dict(metrics_differing=differing, report_text_same=reports['old'][1] == reports['new'][1])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--old', required=True, help='the checkout before the refactoring')
@@ -116,7 +149,7 @@ def main(argv=None):
     name = 'refactoring-check' + ('' if a.enhancer == 'classical' else '-' + a.enhancer)
     from relion_dem.core.simulation.simulate import simulate
     from shared_refinements import MODEL
-    dataset = a.work or tempfile.mkdtemp(prefix='refactoring_check_')
+    dataset = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix='refactoring_check_')
     walls = {}
     if a.reuse:
         with open(os.path.join(dataset, 'refactoring_check_wall.json')) as f:
@@ -131,13 +164,15 @@ def main(argv=None):
     maps = compare_maps(old, new)
     numeric = [v['max_rel_diff'] for v in maps.values() if isinstance(v, dict)]
     logs = compare_logs(old.root + '_relion_dem.jsonl', new.root + '_relion_dem.jsonl')
+    report = compare_reports(a.old, a.new, dataset)
     res = dict(old=commit_of(a.old), new=commit_of(a.new), enhancer=a.enhancer, new_settings=overrides, date=time.strftime('%Y-%m-%d %H:%M'), wall_s=walls,
                maps_compared=len(numeric), max_difference=max(numeric) if numeric else None,
                min_fsc=min(v['min_fsc'] for v in maps.values() if isinstance(v, dict)) if numeric else None,
-               maps_missing=[k for k, v in maps.items() if not isinstance(v, dict)], maps=maps, logs=logs,
+               maps_missing=[k for k, v in maps.items() if not isinstance(v, dict)], maps=maps, logs=logs, compare_report=report,
                iterations=dict(old=len(old.iterations()), new=len(new.iterations())))
     res['unchanged'] = bool(numeric) and max(numeric) <= ROUNDING and not res['maps_missing'] \
-        and not logs['differing'] and not logs['cutoff_differs'] and res['iterations']['old'] == res['iterations']['new']
+        and not logs['differing'] and not logs['cutoff_differs'] and res['iterations']['old'] == res['iterations']['new'] \
+        and not report['metrics_differing'] and report['report_text_same']
     res['maps_identical'] = sum(1 for v in numeric if v == 0.0)
     with open(os.path.join(a.out, name + '.json'), 'w') as f:
         json.dump(res, f, indent=1)
@@ -159,8 +194,12 @@ def main(argv=None):
              'old runtime logged no cutoff when the guard kept every shell)'
              % (logs['calls_old'], logs['calls_new'], len(logs['differing']), logs['cutoff_differs'],
                 logs['cutoff_logged_only_after']),
+             '- `relion_dem compare` of the two runs with the truth, by each checkout: %d numbers of '
+             '`metrics.json` differ; `report.md` %s' % (len(report['metrics_differing']),
+                                                        'the same text' if report['report_text_same'] else 'differs'),
              '- wall: %.0f s before, %.0f s after (the machine was shared: not a speed comparison)' % (walls['old'], walls['new']), '',
-             '**%s**' % ('Behaviour unchanged: the same maps up to float32 rounding and the same decisions.'
+             '**%s**' % ('Behaviour unchanged: the same maps up to float32 rounding, the same decisions and the '
+                         'same comparison report.'
                          if res['unchanged']
                          else 'Differences found (see the JSON).')]
     with open(os.path.join(a.out, name + '.md'), 'w') as f:
