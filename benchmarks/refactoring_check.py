@@ -2,6 +2,7 @@
 
     python benchmarks/refactoring_check.py --old /path/to/old/checkout [--new .] [--out benchmarks/results]
         [--enhancer network --new-setting guard_threshold=0.143]
+    python benchmarks/refactoring_check.py --old /path/to/old/checkout --ci-scale --work DIR
 
 Both checkouts refine the same simulated particles (19hc, 500 particles, box 40 at 3 Å, SNR 0.3,
 the integration tests' data and arguments, RELION's random seed fixed) through ``relion_dem
@@ -13,7 +14,9 @@ configured ``guard_threshold`` (1/7), so ``guard_threshold=0.143`` makes the two
 the final map (largest difference over the map's range), the run logs (per call: gate,
 regularized, the guards' verdicts), the number of iterations, and ``relion_dem compare``'s report
 of the two runs made by each checkout (every number of ``metrics.json``, the text of
-``report.md``). Writes ``refactoring-check[-network].{json,md}``.
+``report.md``). Writes ``refactoring-check[-network].{json,md}``. ``--ci-scale`` instead runs the
+ci-scale benchmark's main arms by each checkout and compares every number both report
+(``refactoring-check-ci[-network].{json,md}``).
 """
 import argparse
 import json
@@ -134,6 +137,51 @@ def compare_reports(old_checkout, new_checkout, dataset):
     return dict(metrics_differing=differing, report_text_same=reports['old'][1] == reports['new'][1])
 
 
+#: the ci scale by one checkout (its main arms, no controls); the gate named as the old default so
+#: that a deliberate change of the default (local_searches -> stalled) is not taken for a refactoring's
+CI_SCALE = """
+import inspect, json, sys
+from relion_dem.core.runtime import config
+config.DEFAULTS['gate'] = 'local_searches'
+from relion_dem_dev.bench import data, run, settings
+kw = dict(enhancer=sys.argv[3], controls=False, extra_classical=False)
+if 'design_arms' in inspect.signature(run.run_bench).parameters:
+    kw['design_arms'] = False
+res = run.run_bench('ci', data.resolve_structure(settings.DEFAULT_STRUCTURES['ci']), sys.argv[1], **kw)
+with open(sys.argv[2], 'w') as f:
+    json.dump(res['runs'], f, indent=1, default=str)
+"""
+#: the arms both checkouts run at the ci scale without controls
+CI_ARMS = ('relion', 'sidesplitter', 'dem', 'dem_post', 'oracle')
+
+
+def ci_scale(old_checkout, new_checkout, work, enhancer):
+    """The ci-scale benchmark's main arms run by each checkout; per arm, the numbers both report
+    that differ (beyond 1e-9 relative), and the numbers only the new one reports."""
+    runs = {}
+    for side, checkout in (('old', old_checkout), ('new', new_checkout)):
+        out = os.path.join(work, 'ci-%s.json' % side)
+        if not os.path.exists(out):
+            env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
+            with open(os.path.join(work, 'ci-%s.log' % side), 'w') as log:
+                rc = subprocess.run([sys.executable, '-c', CI_SCALE, os.path.join(work, 'ci-' + side), out, enhancer],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            subprocess.run(['pkill', '-f', 'relion_dem/core/network/service.py'])
+            if rc != 0:
+                raise SystemExit('the ci scale by %s failed (%d): %s' % (checkout, rc, log.name))
+        with open(out) as f:
+            runs[side] = json.load(f)
+    out = {}
+    for arm in CI_ARMS:
+        a, b = runs['old'].get(arm, {}), runs['new'].get(arm, {})
+        differ = {k: [a[k], b[k]] for k in sorted(set(a) & set(b)) if k != 'wall_s' and (
+            a[k] != b[k] if not all(isinstance(v, float) for v in (a[k], b[k]))
+            else abs(a[k] - b[k]) > 1e-9 * max(1.0, abs(a[k])))}
+        out[arm] = dict(compared=len(set(a) & set(b)) - ('wall_s' in a and 'wall_s' in b), differing=differ,
+                        only_new=sorted(set(b) - set(a)), only_old=sorted(set(a) - set(b)))
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--old', required=True, help='the checkout before the refactoring')
@@ -142,6 +190,9 @@ def main(argv=None):
     p.add_argument('--work', help='default: a temporary folder')
     p.add_argument('--reuse', action='store_true', help='compare the two runs already in --work')
     p.add_argument('--enhancer', default='classical', choices=('classical', 'network'))
+    p.add_argument('--ci-scale', action='store_true',
+                   help='instead: the ci-scale benchmark\'s main arms by each checkout (needs the benchmark '
+                        'structures); writes refactoring-check-ci[-network].{json,md}')
     p.add_argument('--new-setting', action='append', default=[], metavar='KEY=JSON',
                    help='a runtime setting for the new checkout only (e.g. guard_threshold=0.143)')
     a = p.parse_args(argv)
@@ -150,6 +201,8 @@ def main(argv=None):
     from relion_dem.core.simulation.simulate import simulate
     from shared_refinements import MODEL
     dataset = os.path.abspath(a.work) if a.work else tempfile.mkdtemp(prefix='refactoring_check_')
+    if a.ci_scale:
+        return ci_scale_report(a, dataset, name.replace('refactoring-check', 'refactoring-check-ci'))
     walls = {}
     if a.reuse:
         with open(os.path.join(dataset, 'refactoring_check_wall.json')) as f:
@@ -202,6 +255,33 @@ def main(argv=None):
                          'same comparison report.'
                          if res['unchanged']
                          else 'Differences found (see the JSON).')]
+    with open(os.path.join(a.out, name + '.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+    return 0 if res['unchanged'] else 1
+
+
+def ci_scale_report(a, work, name):
+    os.makedirs(work, exist_ok=True)
+    arms = ci_scale(a.old, a.new, work, a.enhancer)
+    res = dict(old=commit_of(a.old), new=commit_of(a.new), enhancer=a.enhancer, date=time.strftime('%Y-%m-%d %H:%M'),
+               arms=arms, unchanged=not any(v['differing'] for v in arms.values()))
+    with open(os.path.join(a.out, name + '.json'), 'w') as f:
+        json.dump(res, f, indent=1)
+    lines = ['# Refactoring check, ci scale: %s (before) against %s' % (res['old'], res['new']), '',
+             'The ci-scale benchmark (`relion_dem bench --scale ci`: 1BD2, box 40 at 4.5 Å, 300 particles, SNR 0.3) '
+             'run by each checkout, main arms only (no controls; the new checkout without its design arms), '
+             'enhancer %s, the gate named `local_searches` in both (the old default; the new default `stalled` '
+             'is a deliberate change) (`benchmarks/refactoring_check.py --ci-scale`), %s. Per arm: the numbers '
+             'both checkouts report (wall time left out), those that differ, and those only the new one reports.'
+             % (a.enhancer, res['date']), '',
+             '| arm | numbers compared | differing | only after |', '|---|---|---|---|']
+    for arm, v in arms.items():
+        lines.append('| %s | %d | %s | %s |' % (arm, v['compared'], ', '.join(
+            '%s %s → %s' % (k, x, y) for k, (x, y) in v['differing'].items()) or 'none',
+            ', '.join(v['only_new']) or 'none'))
+    lines += ['', '**%s**' % ('Behaviour unchanged: every number both report is the same.' if res['unchanged']
+                             else 'Differences found (above).')]
     with open(os.path.join(a.out, name + '.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))

@@ -20,6 +20,12 @@ Wall seconds and the node's peak memory above its baseline before the network se
 (MemTotal - MemAvailable, sampled every 0.2 s; the server included), on this machine's cores,
 after a warm-up call at the smallest box (a run's server is loaded after its first call). Writes
 ``benchmarks/results/realsize.{json,md}``.
+
+``--node-memory GB --boxes N`` asks what happens past the largest box a node holds: the
+benchmark, its network server and both half calls run in a memory cgroup of GB (a smaller node;
+cgroup v1 or v2, as root), and the result says how each call ended (regularized, or RELION's
+plain map with the fallback's reason, or killed), whether the server was killed, and the
+cgroup's OOM kills. Kept in the results beside the box table (``past_the_node``).
 """
 import argparse
 import json
@@ -53,6 +59,13 @@ result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, 
 record.update(seconds=round(time.time() - t, 2), regularized=result is not plain)
 print(json.dumps(record))
 """
+
+#: one half's call as the runtime ends it when the enhancer fails (extrec.main: RELION's map kept)
+PAST_NODE = IN_LOOP.replace("""result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, '.', record)""",
+                            """try:
+    result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, '.', record)
+except (extrec.EnhancerFailure, extrec.EnhancerError) as e:
+    result, record['fallback'] = plain, str(e)""")
 
 
 class MemoryPeak:
@@ -154,6 +167,71 @@ def measure(box, truth, noise_sd, voxel, diameter, folder, base, denoise=True):
     return out
 
 
+def node_cgroup(gigabytes):
+    """A memory cgroup of ``gigabytes`` below this process's own (v2 if mounted so, else v1),
+    this process moved into it (its children follow). Returns a function reading its OOM kill
+    count and peak use (GB)."""
+    limit = int(gigabytes * 1024 ** 3)
+    with open('/proc/self/cgroup') as f:
+        lines = [line.strip().split(':', 2) for line in f]
+    v1 = [path for _, ctl, path in lines if 'memory' in ctl.split(',')]
+    if v1 and os.path.isdir('/sys/fs/cgroup/memory'):
+        folder = '/sys/fs/cgroup/memory%s/relion_dem_node_%d' % (v1[0].rstrip('/'), os.getpid())
+        names = dict(limit='memory.limit_in_bytes', events='memory.oom_control', peak='memory.max_usage_in_bytes')
+    else:
+        path = [p for h, _, p in lines if h == '0'][0]
+        folder = '/sys/fs/cgroup%s/relion_dem_node_%d' % (path.rstrip('/'), os.getpid())
+        names = dict(limit='memory.max', events='memory.events', peak='memory.peak')
+    os.makedirs(folder)
+    with open(os.path.join(folder, names['limit']), 'w') as f:
+        f.write(str(limit))
+    with open(os.path.join(folder, 'cgroup.procs'), 'w') as f:
+        f.write(str(os.getpid()))
+
+    def state():
+        with open(os.path.join(folder, names['events'])) as f:
+            events = dict(line.split() for line in f if line.strip())
+        with open(os.path.join(folder, names['peak'])) as f:
+            peak = int(f.read().split()[0]) / 1024 ** 3
+        return int(events.get('oom_kill', 0)), round(peak, 2)
+    return state
+
+
+def past_the_node(box, gigabytes, truth, noise_sd, voxel, diameter, folder, state):
+    """Both half calls at ``box`` inside the cgroup of :func:`node_cgroup`: how each ended."""
+    star.write(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'),
+               [star.Block('optimiser_general', dict(_rlnDoSolventFlattening=1, _rlnParticleDiameter=round(diameter, 1),
+                                                     _rlnWidthMaskEdge=5))])
+    maps = []
+    for i, h in enumerate(half_maps(truth, noise_sd, box, seed=box), 1):
+        maps.append(os.path.join(folder, 'half%d.mrc' % i))
+        mrc.write(maps[-1], h, voxel)
+    servers = set(service_pids())
+    kills_before = state()[0]
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    t = time.time()
+    procs = [subprocess.Popen([sys.executable, '-c', PAST_NODE,
+                               'Refine/run_it002_half%d_class001_external_reconstruct.star' % i,
+                               maps[i - 1], maps[2 - i]], cwd=folder, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+    results = [p.communicate() for p in procs]
+    calls = []
+    for (stdout, stderr), p in zip(results, procs):
+        record = json.loads(stdout.strip().splitlines()[-1]) if p.returncode == 0 and stdout.strip() else {}
+        calls.append(dict(returncode=p.returncode, regularized=record.get('regularized'),
+                          fallback=record.get('fallback'), seconds=record.get('seconds'),
+                          error=None if p.returncode == 0 else stderr.strip()[-300:]))
+    kills, peak = state()
+    return dict(box=box, node_GB=gigabytes, wall_s=round(time.time() - t, 1), calls=calls,
+                oom_kills=kills - kills_before, cgroup_peak_GB=peak,
+                server_killed=bool(servers) and not servers & set(service_pids()))
+
+
+def service_pids():
+    out = subprocess.run(['pgrep', '-f', 'relion_dem/core/network/service.py'], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
 def markdown(res):
     lines = ['# Real-size calls', '',
              '%s at %.2f Å per pixel (B 50 Å², white noise), made in a %d³ box and padded to the others; '
@@ -178,6 +256,21 @@ def markdown(res):
             '%.2f' % r['denoise_peak_GB'] if 'denoise_peak_GB' in r else '-'))
     for r in res.get('failed', []):
         lines.append('| %d | failed: %s | | | | | | |' % (r['box'], r['error'].splitlines()[0][:200]))
+    if res.get('past_the_node'):
+        lines += ['', '## Past the node\'s memory', '',
+                  'Both half calls at a box whose in-loop peak (above) exceeds the node: the benchmark, the network '
+                  'server and the calls in a memory cgroup of that size (`--node-memory`), as on a smaller node. '
+                  'Each call is what the runtime hands RELION: the regularized map, or RELION\'s plain map with '
+                  'the fallback\'s reason, or nothing if the call itself was killed.', '',
+                  '| box | node (GB) | cgroup peak (GB) | OOM kills | network server killed | half 1 | half 2 | wall (s) |',
+                  '|---|---|---|---|---|---|---|---|']
+        for r in res['past_the_node']:
+            ends = ['killed (exit %d)' % c['returncode'] if c['returncode'] != 0 else
+                    'regularized' if c['regularized'] else 'plain map: %s' % (c['fallback'] or '?')[:120]
+                    for c in r['calls']]
+            lines.append('| %d | %g | %.2f | %d | %s | %s | %s | %.1f |' % (
+                r['box'], r['node_GB'], r['cgroup_peak_GB'], r['oom_kills'], 'yes' if r['server_killed'] else 'no',
+                ends[0], ends[1], r['wall_s']))
     return '\n'.join(lines) + '\n'
 
 
@@ -190,11 +283,13 @@ def main(argv=None):
     p.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'))
     p.add_argument('--append', action='store_true', help='keep the other boxes of the results file')
     p.add_argument('--no-denoise', action='store_true', help='time only the in-loop calls')
+    p.add_argument('--node-memory', type=float, metavar='GB',
+                   help='instead of timing: run the calls at --boxes in a memory cgroup of GB (past the node)')
     a = p.parse_args(argv)
     from relion_dem.core.simulation.density import model_extent, read_model
     from . import data
     kept = dict(boxes=[], made_in_box=min(a.boxes))
-    if a.append and os.path.exists(os.path.join(a.out, 'realsize.json')):
+    if (a.append or a.node_memory) and os.path.exists(os.path.join(a.out, 'realsize.json')):
         with open(os.path.join(a.out, 'realsize.json')) as f:
             kept = json.load(f)
     made = kept['made_in_box']       # the same molecule in every box, also when appending
@@ -202,11 +297,33 @@ def main(argv=None):
     diameter = float(model_extent(read_model(data.resolve_structure(a.structure)))) + 20.0
     res = dict(structure=a.structure, voxel_A=a.voxel, made_in_box=made, particle_diameter_A=round(diameter, 1),
                cpus=os.cpu_count(), date=time.strftime('%Y-%m-%d %H:%M'), failed=[],
-               boxes=[r for r in kept['boxes'] if r['box'] not in a.boxes])
+               boxes=[r for r in kept['boxes'] if r['box'] not in a.boxes] if not a.node_memory else kept['boxes'],
+               past_the_node=[r for r in kept.get('past_the_node', [])
+                              if not a.node_memory or (r['box'], r['node_GB']) not in
+                              {(b, a.node_memory) for b in a.boxes}])
     running = subprocess.run(['pgrep', '-f', 'relion_dem/core/network/service.py'], capture_output=True, text=True)
     if running.stdout.strip():
         raise SystemExit('realsize: a network server is running (pid %s); stop it first: its memory would be '
                          'counted in the baseline, not in the calls' % running.stdout.split()[0])
+    if a.node_memory:
+        res['failed'], res['date'] = kept.get('failed', []), kept.get('date', res['date'])
+        state = node_cgroup(a.node_memory)
+        with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
+            log('warm-up at box %d in a %g GB cgroup' % (made, a.node_memory))
+            measure(made, truth, noise_sd, a.voxel, diameter, folder, 0.0, denoise=False)
+        for box in sorted(a.boxes):
+            log('box %d in %g GB' % (box, a.node_memory))
+            with tempfile.TemporaryDirectory(prefix='realsize_node_%d_' % box) as folder:
+                os.makedirs(os.path.join(folder, 'Refine'))
+                res['past_the_node'].append(past_the_node(box, a.node_memory, truth, noise_sd, a.voxel, diameter,
+                                                          folder, state))
+                log(json.dumps(res['past_the_node'][-1]))
+        subprocess.run(['pkill', '-f', 'relion_dem/core/network/service.py'])
+        with open(os.path.join(a.out, 'realsize.json'), 'w') as f:
+            json.dump(res, f, indent=1)
+        with open(os.path.join(a.out, 'realsize.md'), 'w') as f:
+            f.write(markdown(res))
+        return 0
     base = MemoryPeak.used()          # before the network server starts: its memory counts
     with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
         log('warm-up at box %d (starts the network server, as a run\'s first call does)' % made)

@@ -22,3 +22,14 @@ def test_table_lists_each_box_and_each_failure():
     text = realsize.markdown(res)
     assert '| 256 | 4.2 | 30.0 | 10.0 / 10.0 | 2 / 1 of 63, 2 / 1 of 63 | 3.50 | 60.0 | 4.00 |' in text  # 256·1.05/64
     assert '| 512 | failed: in-loop call at box 512 failed: |' in text
+
+
+def test_past_the_node_says_how_each_call_ended():
+    res = dict(structure='1BD2', voxel_A=1.05, made_in_box=256, cpus=2, date='today', boxes=[], failed=[],
+               past_the_node=[dict(box=384, node_GB=4.0, cgroup_peak_GB=4.0, oom_kills=1, server_killed=True,
+                                   wall_s=20.0, calls=[
+                                       dict(returncode=0, regularized=False, fallback='network server died'),
+                                       dict(returncode=-9, regularized=None, fallback=None)])])
+    text = realsize.markdown(res)
+    assert "## Past the node's memory" in text
+    assert '| 384 | 4 | 4.00 | 1 | yes | plain map: network server died | killed (exit -9) | 20.0 |' in text
