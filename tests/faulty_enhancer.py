@@ -4,7 +4,8 @@
 
 MODE: ok (copy, negated noise added), exit (status 3), hang (sleeps; its child too),
 nan, wrongbox, wrongvoxel, nothing, oom (allocates until the memory limit kills it),
-partial (writes half a file then dies), slow-ok (sleeps 1 s, then ok),
+partial (writes half a file then dies), killparent (SIGKILL to the process that started it,
+as the kernel's OOM killer would end the process holding the guards), slow-ok (sleeps 1 s, then ok),
 flaky ITERATION (exit on odd iterations, ok on even ones), decorrelate-low / decorrelate-band
 (a map that has lost the structure: Fourier shells 1-4 / 6-7 turned by 90 degrees in phase,
 so they no longer correlate with the input; the other shells halved as in ok).
@@ -37,6 +38,9 @@ def main():
         hog = []
         while True:
             hog.append(np.ones(50_000_000))
+    if mode == 'killparent':
+        os.kill(os.getppid(), 9)
+        time.sleep(10)
     if mode == 'partial':
         with open(out, 'wb') as f:
             f.write(b'\0' * 1024)

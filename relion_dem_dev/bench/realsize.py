@@ -42,7 +42,7 @@ from relion_dem.core.io import mrc, star
 
 from .settings import REPO, log
 
-#: one half's regularization as the runtime does it, in a process of its own
+#: one half's regularization as the runtime does it (extrec._enhance_isolated), in a process of its own
 IN_LOOP = """
 import json, sys, time
 from relion_dem.core.io import mrc, layout
@@ -54,16 +54,22 @@ plain, voxel = mrc.read(half_map)
 other, _ = mrc.read(other_map)
 fsc = fourier.fsc(plain, other)
 record = {}
+import tempfile
+work = tempfile.mkdtemp(dir='.')            # each half its own work folder, as the runtime's
 t = time.time()
-result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, '.', record)
+result = extrec._enhance_isolated(cfg, layout.parse_call(star), star, plain, voxel, fsc, work, record)
 record.update(seconds=round(time.time() - t, 2), regularized=result is not plain)
 print(json.dumps(record))
 """
 
-#: one half's call as the runtime ends it when the enhancer fails (extrec.main: RELION's map kept)
-PAST_NODE = IN_LOOP.replace("""result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, '.', record)""",
+#: one half's call as the runtime makes it (the regularization in a child the kernel kills first)
+#: and ends it when that fails (extrec._process: RELION's map kept); the FSC read from a file, as
+#: the runtime reads it from RELION's request (not computed in the call's process)
+PAST_NODE = IN_LOOP.replace("""other, _ = mrc.read(other_map)
+fsc = fourier.fsc(plain, other)""", """import numpy as np
+fsc = np.load(other_map)""").replace("""result = extrec._enhance_isolated(cfg, layout.parse_call(star), star, plain, voxel, fsc, work, record)""",
                             """try:
-    result = extrec._enhance(cfg, layout.parse_call(star), star, plain, voxel, fsc, '.', record)
+    result = extrec._enhance_isolated(cfg, layout.parse_call(star), star, plain, voxel, fsc, work, record)
 except (extrec.EnhancerFailure, extrec.EnhancerError) as e:
     result, record['fallback'] = plain, str(e)""")
 
@@ -206,13 +212,16 @@ def past_the_node(box, gigabytes, truth, noise_sd, voxel, diameter, folder, stat
     for i, h in enumerate(half_maps(truth, noise_sd, box, seed=box), 1):
         maps.append(os.path.join(folder, 'half%d.mrc' % i))
         mrc.write(maps[-1], h, voxel)
+    from relion_dem.core.maths import fourier
+    fscs = [os.path.join(folder, 'fsc.npy')]
+    np.save(fscs[0], fourier.fsc(*half_maps(truth, noise_sd, box, seed=box)))
     servers = set(service_pids())
     kills_before = state()[0]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     t = time.time()
     procs = [subprocess.Popen([sys.executable, '-c', PAST_NODE,
                                'Refine/run_it002_half%d_class001_external_reconstruct.star' % i,
-                               maps[i - 1], maps[2 - i]], cwd=folder, env=env,
+                               maps[i - 1], fscs[0]], cwd=folder, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
     results = [p.communicate() for p in procs]
     calls = []
@@ -328,12 +337,15 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
         log('warm-up at box %d (starts the network server, as a run\'s first call does)' % made)
         measure(made, truth, noise_sd, a.voxel, diameter, folder, base, denoise=False)
+    earlier = {r['box']: r for r in kept['boxes']}
     for box in sorted(a.boxes):
         log('box %d' % box)
         with tempfile.TemporaryDirectory(prefix='realsize_%d_' % box) as folder:
             try:
                 res['boxes'].append(measure(box, truth, noise_sd, a.voxel, diameter, folder, base,
                                             not a.no_denoise))
+                if a.no_denoise and 'denoise_s' in earlier.get(box, {}):     # kept from the earlier run
+                    res['boxes'][-1].update({k: earlier[box][k] for k in ('denoise_s', 'denoise_peak_GB')})
                 log(json.dumps(res['boxes'][-1]))
             except RuntimeError as e:
                 res['failed'].append(dict(box=box, error=str(e)))

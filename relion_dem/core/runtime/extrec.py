@@ -8,7 +8,8 @@ and then reads the map named by ``_rlnExtReconsResult``. For one call we:
 2. ask the gate whether to regularize this call;
 3. if so, run the enhancer on this half only (optionally under a device lock), check its
    output (exists, same box, finite), and apply the guards (:mod:`relion_dem.core.guards`:
-   a usable gold-standard FSC, the do-no-harm guard, the FSC guard);
+   a usable gold-standard FSC, the do-no-harm guard, the FSC guard), all in a child process
+   the kernel kills first when memory runs out (:mod:`~relion_dem.core.runtime.isolation`);
 4. write the result atomically with the run's voxel size, append a run-log record and
    print one progress line.
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from relion_dem.core.runtime import config as config_mod
 from relion_dem.core import guards
-from relion_dem.core.runtime import gate, runlog
+from relion_dem.core.runtime import gate, isolation, runlog
 from relion_dem.core.io import atomic, layout, mrc, star
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
@@ -243,7 +244,7 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
         result = plain
         if decision.regularize and config_error is None:
             try:
-                result = _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record)
+                result = _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, workdir, record)
                 record['regularized'] = result is not plain
             except (EnhancerFailure, EnhancerError) as e:
                 record['fallback'] = str(e)
@@ -262,6 +263,31 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
     stdout.write(progress_line(record) + '\n')
     stdout.flush()
     return record
+
+
+def _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, workdir, record):
+    """:func:`_enhance` in a child the kernel kills first when memory runs out
+    (:mod:`~relion_dem.core.runtime.isolation`): killed, it is this call's failure and RELION
+    gets its plain map."""
+    out = os.path.join(workdir, 'regularized.mrc')
+
+    def child():
+        rec = dict(record)
+        try:
+            result = _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, rec)
+        except (EnhancerFailure, EnhancerError) as e:
+            return dict(record=rec, failure=str(e))
+        if result is not plain:
+            mrc.write(out, result, voxel)
+        return dict(record=rec, regularized=result is not plain)
+    try:
+        answer = isolation.run_forked(child, workdir)
+    except isolation.Killed as e:
+        raise EnhancerFailure('the regularization was %s; plain map kept' % e)
+    record.update(answer['record'])
+    if 'failure' in answer:
+        raise EnhancerFailure(answer['failure'])
+    return mrc.read(out)[0] if answer['regularized'] else plain
 
 
 def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):

@@ -445,3 +445,17 @@ def test_without_guards_a_request_without_fsc_is_regularized(run_dir):
     assert run_extrec(star_path).returncode == 0
     rec, = runlog.read('Refine/run_relion_dem.jsonl')
     assert rec['regularized'] is True and rec['fallback'] is None
+
+
+@pytest.mark.fault
+def test_regularization_killed_for_memory_gives_relion_the_plain_map(run_dir):
+    """The kernel's OOM killer ends the process holding the guards (here: the enhancer kills
+    the process that started it, as the kernel would): the call still hands RELION its plain
+    map, logged as a fallback (core/runtime/isolation.py)."""
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('killparent'))
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert not rec['regularized'] and 'killed by signal 9' in rec['fallback']
+    assert os.path.exists(result_path(star_path))
