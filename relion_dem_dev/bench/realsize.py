@@ -28,6 +28,8 @@ plain map with the fallback's reason, or killed), whether the server was killed,
 cgroup's OOM kills. Kept in the results beside the box table (``past_the_node``).
 """
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import subprocess
@@ -193,6 +195,18 @@ def node_cgroup(gigabytes):
         f.write(str(limit))
     with open(os.path.join(folder, 'cgroup.procs'), 'w') as f:
         f.write(str(os.getpid()))
+
+    def release():                  # back to the parent cgroup, and the empty one removed
+        with contextlib.suppress(OSError):
+            with open(os.path.join(os.path.dirname(folder), 'cgroup.procs'), 'w') as f:
+                f.write(str(os.getpid()))
+        for _ in range(50):         # once the stopped network server has exited
+            try:
+                os.rmdir(folder)
+                return
+            except OSError:
+                time.sleep(0.2)
+    atexit.register(release)
 
     def state():
         with open(os.path.join(folder, names['events'])) as f:
