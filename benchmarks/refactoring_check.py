@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(REPO, 'tests'))
 from relion_dem.core.io import mrc  # noqa: E402
 from relion_dem.core.io.layout import RelionRun  # noqa: E402
 from relion_dem.core.runtime import runlog  # noqa: E402
+from relion_dem_dev.bench.report import write_json_and_markdown  # noqa: E402
 
 #: the decisions that must agree between the two run logs, per call
 DECISIONS = ('iteration', 'half', 'gate', 'regularized', 'fallback', 'harm_guard')
@@ -119,22 +120,19 @@ def compare_reports(old_checkout, new_checkout, dataset):
             raise SystemExit('relion_dem compare by %s failed: %s' % (checkout, ' '.join(argv)))
         with open(os.path.join(out, 'metrics.json')) as f, open(os.path.join(out, 'report.md')) as g:
             reports[side] = json.load(f), g.read()
-    differing = []
+    return dict(metrics_differing=differing(reports['old'][0], reports['new'][0]),
+                report_text_same=reports['old'][1] == reports['new'][1])
 
-    def walk(x, y, where):
-        if isinstance(x, dict) and isinstance(y, dict):
-            for k in sorted(set(x) | set(y)):
-                walk(x.get(k), y.get(k), where + '/' + k)
-        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
-            for i, (u, v) in enumerate(zip(x, y)):
-                walk(u, v, '%s[%d]' % (where, i))
-        elif isinstance(x, float) and isinstance(y, float):
-            if abs(x - y) > 1e-9 * max(1.0, abs(x)):
-                differing.append(where)
-        elif x != y:
-            differing.append(where)
-    walk(reports['old'][0], reports['new'][0], '')
-    return dict(metrics_differing=differing, report_text_same=reports['old'][1] == reports['new'][1])
+
+def differing(x, y, where=''):
+    """Where two JSON values differ (paths), floats beyond 1e-9 relative (float rounding)."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        return [p for k in sorted(set(x) | set(y)) for p in differing(x.get(k), y.get(k), where + '/' + k)]
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        return [p for i, (u, v) in enumerate(zip(x, y)) for p in differing(u, v, '%s[%d]' % (where, i))]
+    if isinstance(x, float) and isinstance(y, float):
+        return [where] if abs(x - y) > 1e-9 * max(1.0, abs(x)) else []
+    return [where] if x != y else []
 
 
 #: the ci scale by one checkout (its main arms, no controls); the gate named as the old default so
@@ -180,9 +178,7 @@ def ci_scale(old_checkout, new_checkout, work, enhancer):
     out = {}
     for arm in CI_ARMS:
         a, b = runs['old'].get(arm, {}), runs['new'].get(arm, {})
-        differ = {k: [a[k], b[k]] for k in sorted(set(a) & set(b)) if k not in TIMES and (
-            a[k] != b[k] if not all(isinstance(v, float) for v in (a[k], b[k]))
-            else abs(a[k] - b[k]) > 1e-9 * max(1.0, abs(a[k])))}
+        differ = {k: [a[k], b[k]] for k in sorted(set(a) & set(b)) if k not in TIMES and differing(a[k], b[k])}
         out[arm] = dict(compared=len((set(a) & set(b)) - set(TIMES)), differing=differ,
                         only_new=sorted(set(b) - set(a)), only_old=sorted(set(a) - set(b)))
     return out
@@ -233,8 +229,6 @@ def main(argv=None):
         and not logs['differing'] and not logs['cutoff_differs'] and res['iterations']['old'] == res['iterations']['new'] \
         and not report['metrics_differing'] and report['report_text_same']
     res['maps_identical'] = sum(1 for v in numeric if v == 0.0)
-    with open(os.path.join(a.out, name + '.json'), 'w') as f:
-        json.dump(res, f, indent=1)
     lines = ['# Refactoring check: %s (before) against %s' % (res['old'], res['new']), '',
              'One regularized refinement (%s enhancer, gate `local_searches` named explicitly; 19hc, 500 '
              'particles, box 40 at 3 Å, SNR 0.3, RELION\'s random seed 1) run by each checkout '
@@ -261,8 +255,7 @@ def main(argv=None):
                          'same comparison report.'
                          if res['unchanged']
                          else 'Differences found (see the JSON).')]
-    with open(os.path.join(a.out, name + '.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_json_and_markdown(os.path.join(a.out, name), res, '\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return 0 if res['unchanged'] else 1
 
@@ -273,8 +266,6 @@ def ci_scale_report(a, work, name):
     res = dict(old=commit_of(a.old), new=commit_of(a.new), enhancer=a.enhancer, date=time.strftime('%Y-%m-%d %H:%M'),
                arms=arms, changed_on_purpose=CHANGED_ON_PURPOSE,
                unchanged=not any(v['differing'] for k, v in arms.items() if k not in CHANGED_ON_PURPOSE))
-    with open(os.path.join(a.out, name + '.json'), 'w') as f:
-        json.dump(res, f, indent=1)
     lines = ['# Refactoring check, ci scale: %s (before) against %s' % (res['old'], res['new']), '',
              'The ci-scale benchmark (`relion_dem bench --scale ci`: 1BD2, box 40 at 4.5 Å, 300 particles, SNR 0.3) '
              'run by each checkout, main arms only (no controls; the new checkout without its design arms), '
@@ -290,8 +281,7 @@ def ci_scale_report(a, work, name):
     lines += [''] + ['- %s changed on purpose (%s)' % kv for kv in CHANGED_ON_PURPOSE.items()]
     lines += ['', '**%s**' % ('Behaviour unchanged: every number both report is the same, but for the arm '
                              'changed on purpose.' if res['unchanged'] else 'Differences found (above).')]
-    with open(os.path.join(a.out, name + '.md'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_json_and_markdown(os.path.join(a.out, name), res, '\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return 0 if res['unchanged'] else 1
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from relion_dem.core.io import mrc, star
 
+from .report import write_json_and_markdown
 from .settings import REPO, log
 
 #: one half's regularization as the runtime does it (extrec._enhance_isolated), in a process of its own
@@ -130,18 +131,24 @@ def padded(a, box):
     return np.pad(a, [(before, box - a.shape[0] - before)] * 3)
 
 
-def measure(box, truth, noise_sd, voxel, diameter, folder, base, denoise=True):
-    """Both in-loop half calls at once, then (``denoise``) denoise; dict of seconds and peak GB
-    above ``base``."""
+def call_inputs(box, truth, noise_sd, voxel, diameter, folder):
+    """What a half call reads, written into ``folder``: the optimiser STAR the runtime reads the
+    solvent mask from (gate.solvent_mask_radius) and the two half-maps; (their paths, the maps)."""
     os.makedirs(os.path.join(folder, 'Refine'), exist_ok=True)
-    # the optimiser STAR the runtime reads the solvent mask from (gate.solvent_mask_radius)
     star.write(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'),
                [star.Block('optimiser_general', dict(_rlnDoSolventFlattening=1, _rlnParticleDiameter=round(diameter, 1),
                                                      _rlnWidthMaskEdge=5))])
-    maps = []
-    for i, h in enumerate(half_maps(truth, noise_sd, box, seed=box), 1):
-        maps.append(os.path.join(folder, 'half%d.mrc' % i))
-        mrc.write(maps[-1], h, voxel)
+    halves = half_maps(truth, noise_sd, box, seed=box)
+    paths = [os.path.join(folder, 'half%d.mrc' % i) for i in (1, 2)]
+    for path, h in zip(paths, halves):
+        mrc.write(path, h, voxel)
+    return paths, halves
+
+
+def measure(box, truth, noise_sd, voxel, diameter, folder, base, denoise=True):
+    """Both in-loop half calls at once, then (``denoise``) denoise; dict of seconds and peak GB
+    above ``base``."""
+    maps, _ = call_inputs(box, truth, noise_sd, voxel, diameter, folder)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     out = dict(box=box, voxel_A=voxel)
     with MemoryPeak(base) as mem:
@@ -219,23 +226,18 @@ def node_cgroup(gigabytes):
 
 def past_the_node(box, gigabytes, truth, noise_sd, voxel, diameter, folder, state):
     """Both half calls at ``box`` inside the cgroup of :func:`node_cgroup`: how each ended."""
-    star.write(os.path.join(folder, 'Refine', 'run_it000_optimiser.star'),
-               [star.Block('optimiser_general', dict(_rlnDoSolventFlattening=1, _rlnParticleDiameter=round(diameter, 1),
-                                                     _rlnWidthMaskEdge=5))])
-    maps = []
-    for i, h in enumerate(half_maps(truth, noise_sd, box, seed=box), 1):
-        maps.append(os.path.join(folder, 'half%d.mrc' % i))
-        mrc.write(maps[-1], h, voxel)
     from relion_dem.core.maths import fourier
-    fscs = [os.path.join(folder, 'fsc.npy')]
-    np.save(fscs[0], fourier.fsc(*half_maps(truth, noise_sd, box, seed=box)))
+    maps, halves = call_inputs(box, truth, noise_sd, voxel, diameter, folder)
+    fsc_path = os.path.join(folder, 'fsc.npy')
+    np.save(fsc_path, fourier.fsc(*halves))
+    del halves
     servers = set(service_pids())
     kills_before = state()[0]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     t = time.time()
     procs = [subprocess.Popen([sys.executable, '-c', PAST_NODE,
                                'Refine/run_it002_half%d_class001_external_reconstruct.star' % i,
-                               maps[i - 1], fscs[0]], cwd=folder, env=env,
+                               maps[i - 1], fsc_path], cwd=folder, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
     results = [p.communicate() for p in procs]
     calls = []
@@ -297,6 +299,10 @@ def markdown(res):
     return '\n'.join(lines) + '\n'
 
 
+def write(res, out):
+    write_json_and_markdown(os.path.join(out, 'realsize'), res, markdown(res))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m relion_dem_dev.bench.realsize', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -324,10 +330,10 @@ def main(argv=None):
                past_the_node=[r for r in kept.get('past_the_node', [])
                               if not a.node_memory or (r['box'], r['node_GB']) not in
                               {(b, a.node_memory) for b in a.boxes}])
-    running = subprocess.run(['pgrep', '-f', 'relion_dem/core/network/service.py'], capture_output=True, text=True)
-    if running.stdout.strip():
+    running = service_pids()
+    if running:
         raise SystemExit('realsize: a network server is running (pid %s); stop it first: its memory would be '
-                         'counted in the baseline, not in the calls' % running.stdout.split()[0])
+                         'counted in the baseline, not in the calls' % running[0])
     if a.node_memory:
         res['failed'], res['date'] = kept.get('failed', []), kept.get('date', res['date'])
         state = node_cgroup(a.node_memory)
@@ -342,10 +348,7 @@ def main(argv=None):
                                                           folder, state))
                 log(json.dumps(res['past_the_node'][-1]))
         subprocess.run(['pkill', '-f', 'relion_dem/core/network/service.py'])
-        with open(os.path.join(a.out, 'realsize.json'), 'w') as f:
-            json.dump(res, f, indent=1)
-        with open(os.path.join(a.out, 'realsize.md'), 'w') as f:
-            f.write(markdown(res))
+        write(res, a.out)
         return 0
     base = MemoryPeak.used()          # before the network server starts: its memory counts
     with tempfile.TemporaryDirectory(prefix='realsize_warmup_') as folder:
@@ -365,10 +368,7 @@ def main(argv=None):
                 res['failed'].append(dict(box=box, error=str(e)))
                 log('box %d failed: %s' % (box, e))
         res['boxes'].sort(key=lambda r: r['box'])
-        with open(os.path.join(a.out, 'realsize.json'), 'w') as f:
-            json.dump(res, f, indent=1)
-        with open(os.path.join(a.out, 'realsize.md'), 'w') as f:
-            f.write(markdown(res))
+        write(res, a.out)
     return 0 if not res['failed'] else 1
 
 
