@@ -25,7 +25,7 @@ import numpy as np
 from relion_dem.core.analysis import angles, runinfo
 from relion_dem.core.runtime import runlog
 
-from . import arms, data
+from . import arms, data, summary
 from .report import write_json_and_markdown
 from .score import Scorer, score_oracle, score_refinement
 from .settings import REPO, log, settings_for
@@ -497,8 +497,8 @@ def write_guard_report(work, out):
 
 def standard_results(out):
     """The standard benchmark's repeats (``standard-<id>.json``) as gate results: its ``dem`` arm is
-    the ``local_searches`` gate and ``dem_from_first`` the ``always`` gate (every half call from
-    iteration 1), seed by seed."""
+    the runtime's default gate when it ran (``extra.dem_gate``; ``local_searches`` before it was
+    recorded) and ``dem_from_first`` the ``always`` gate (every half call from iteration 1), seed by seed."""
     import glob
     found = []
     for path in sorted(glob.glob(os.path.join(out, 'standard-*.json'))):
@@ -508,17 +508,18 @@ def standard_results(out):
         if not rep:
             continue
         arms_ = rep['arms']
+        dem = 'dem_' + summary.dem_gate(res)
         per_seed = []
         for k, sd in enumerate(rep['seeds']):
             row = dict(seed=sd)
-            for src, dst in (('relion', 'relion'), ('dem', 'dem_local_searches'), ('dem_from_first', 'dem_always')):
+            for src, dst in (('relion', 'relion'), ('dem', dem), ('dem_from_first', 'dem_always')):
                 vals = {m: arms_.get(src, {}).get(m, {}).get('values') for m in ('truth_res_masked_A', 'ang_err_deg')}
                 if all(v and len(v) == len(rep['seeds']) for v in vals.values()):
                     row[dst] = {m: v[k] for m, v in vals.items()}
             per_seed.append(row)
         if all('relion' in r for r in per_seed):
             name = os.path.basename(path)[:-5]
-            arm_names = [a for a in ('relion', 'dem_local_searches', 'dem_always') if all(a in r for r in per_seed)]
+            arm_names = [a for a in ('relion', dem, 'dem_always') if all(a in r for r in per_seed)]
             found.append(dict(dataset=name, seeds=rep['seeds'], counts=counts_of(per_seed, arm_names),
                               plain_path_revision=res['extra'].get('plain_path_revision', 1),
                               scale=res.get('scale'), structure=res.get('structure'), snr=res.get('snr'),

@@ -3,7 +3,7 @@ import os
 import subprocess
 import time
 
-from relion_dem.core.runtime import extrec
+from relion_dem.core.runtime import config, extrec
 from relion_dem.tests import sidesplitter_home, sidesplitter_source
 
 from . import arms, controls as controls_mod, data, repeats
@@ -125,6 +125,6 @@ def run_bench(scale, structure, work, cone=None, snr=None, particles=None, enhan
         repeats=dict(seeds=[p['seed'] for p in per_seed], arms=repeats.arm_statistics(per_seed),
                      paired=repeats.paired(per_seed)) if seeds > 1 else None,
         machine=dict(cpus=os.cpu_count(), load_avg_end=list(os.getloadavg())),
-        plain_path_revision=extrec.PLAIN_PATH_REVISION,
+        plain_path_revision=extrec.PLAIN_PATH_REVISION, dem_gate=config.DEFAULTS['gate'],
         sidesplitter_home=home, date=time.strftime('%Y-%m-%d %H:%M'))
     return result

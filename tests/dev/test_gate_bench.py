@@ -150,6 +150,23 @@ def test_a_rerun_with_todays_runtime_supersedes_a_revision_1_standard_result():
     assert gate.rerun_of(dict(old, cone_deg=40.0), [rerun]) is None
 
 
+def test_a_standard_results_dem_arm_is_read_as_the_gate_it_ran_with(tmp_path):
+    """``dem`` is the runtime's default gate of its time: ``extra.dem_gate`` when recorded, else
+    ``local_searches`` (the default before it was recorded)."""
+    values = lambda *v: dict(truth_res_masked_A=dict(values=list(v)), ang_err_deg=dict(values=[5.0] * len(v)))
+    res = dict(scale='standard', structure='1BD2', snr=0.15, cone_deg=None,
+               extra=dict(plain_path_revision=2, repeats=dict(seeds=[1, 2], arms=dict(
+                   relion=values(10.0, 10.2), dem=values(9.5, 9.6), dem_from_first=values(9.4, 9.9)))))
+    (tmp_path / 'standard-1BD2.json').write_text(json.dumps(res))
+    old, = gate.standard_results(str(tmp_path))
+    assert set(old['counts']) == {'dem_local_searches', 'dem_always'}
+    res['extra']['dem_gate'] = 'stalled'
+    (tmp_path / 'standard-1BD2.json').write_text(json.dumps(res))
+    new, = gate.standard_results(str(tmp_path))
+    assert set(new['counts']) == {'dem_stalled', 'dem_always'}
+    assert new['counts']['dem_stalled']['mean_diff_A'] == pytest.approx(-0.55)
+
+
 def test_summary_of_the_committed_results_recommends_the_shipped_default(tmp_path):
     """The summary rewritten from the committed results folder as it is (every gate-*.json there,
     the trajectories and the guard report beside the results) recommends what the code ships."""
