@@ -558,6 +558,33 @@ def counts_of(per_seed, arm_names):
     return out
 
 
+#: the issue's targets on data where plain RELION struggles: the default at least this much finer
+#: than plain RELION, and at most this multiple of the oracle's map-vs-truth resolution
+TARGET_FINER, TARGET_ORACLE_RATIO = 0.25, 1.5
+
+
+def targets(results, gate):
+    """Per gate data set whose description starts 'struggling' and which ran the ``gate`` arm:
+    mean masked map vs truth of plain RELION, the gate and the oracle; how much finer than plain
+    RELION (fraction) and the multiple of the oracle; each target met or not."""
+    rows = []
+    for r in results:
+        spec = DATASETS.get(r['dataset'])
+        arm = 'dem_' + gate
+        if not spec or not spec[3].startswith('struggling') or arm not in r.get('arms', {}):
+            continue
+        mean = lambda a: r['arms'][a]['truth_res_masked_A']['mean']
+        oracle = float(np.mean([s['oracle']['truth_res_masked_A'] for s in r['per_seed'] if 'oracle' in s]))
+        finer = (mean('relion') - mean(arm)) / mean('relion')
+        ratio = mean(arm) / oracle
+        rows.append(dict(dataset=r['dataset'], seeds=r['counts'][arm]['seeds'], relion_A=round(mean('relion'), 2),
+                         gate_A=round(mean(arm), 2), oracle_A=round(oracle, 2), finer=round(finer, 3),
+                         finer_met=bool(finer >= TARGET_FINER), oracle_ratio=round(ratio, 2),
+                         oracle_met=bool(ratio <= TARGET_ORACLE_RATIO), rescues=r['counts'][arm]['rescues'],
+                         breaks=r['counts'][arm]['breaks']))
+    return rows
+
+
 def write_summary(out):
     """``gate-summary.{json,md}`` over every ``gate-<data set>.json`` in ``out`` and the standard
     benchmark's repeats (:func:`standard_results`); the recommendation."""
@@ -579,8 +606,8 @@ def write_summary(out):
     bound, bound_why = power_bound_recommendation(results)
     rows = ['# Gate benchmark: summary', '',
             '`gate-<data set>.md`: the gate benchmark (struggling data); `standard-<id>`: the standard '
-            'benchmark\'s repeats, whose `dem` arm is the `local_searches` gate and `dem_from_first` the '
-            '`always` gate (runs made before the unregularized path was made RELION\'s own are marked '
+            'benchmark\'s repeats, whose `dem` arm is the runtime\'s default gate when it ran and `dem_from_first` '
+            'the `always` gate (runs made before the unregularized path was made RELION\'s own are marked '
             'revision 1).', '',
             '**Recommended default gate: `%s`** — %s.' % (gate, why), '']
     if superseded:
@@ -595,12 +622,22 @@ def write_summary(out):
         for arm, c in r['counts'].items():
             rows.append('| %s | %d | %s | %d | %d | %+.2f |' % (label, c.get('seeds', len(r['seeds'])), arm, c['rescues'],
                                                               c['breaks'], c.get('mean_diff_A', 0.0)))
-    with open(os.path.join(out, 'gate-summary.md'), 'w') as f:
-        f.write('\n'.join(rows) + '\n')
-    with open(os.path.join(out, 'gate-summary.json'), 'w') as f:
-        json.dump(dict(recommended=gate, reason=why, recommended_power_bound=bound, power_bound_reason=bound_why,
-                       datasets=[r['dataset'] for r in results], superseded=superseded,
-                       counts={r['dataset']: r['counts'] for r in results}), f, indent=1)
+    goals = targets(results, gate)
+    rows += ['', '## Targets of the recommended gate where plain RELION struggles', '',
+             'At least %d %% finer than plain RELION and at most %g× the oracle (mean masked map vs truth over the '
+             'seeds; a rescue needs plain RELION\'s median error above %g° and the arm\'s below %g°).'
+             % (TARGET_FINER * 100, TARGET_ORACLE_RATIO, RESCUE_PLAIN_DEG, RESCUE_ARM_DEG), '',
+             '| data set | seeds | relion (Å) | %s (Å) | oracle (Å) | finer than relion | × oracle | rescues | breaks |'
+             % gate, '|---|---|---|---|---|---|---|---|---|']
+    for g in goals:
+        rows.append('| %s | %d | %.2f | %.2f | %.2f | %.0f %% %s | %.2f %s | %d | %d |' % (
+            g['dataset'], g['seeds'], g['relion_A'], g['gate_A'], g['oracle_A'], g['finer'] * 100,
+            'met' if g['finer_met'] else 'missed', g['oracle_ratio'], 'met' if g['oracle_met'] else 'missed',
+            g['rescues'], g['breaks']))
+    write_json_and_markdown(os.path.join(out, 'gate-summary'), dict(
+        recommended=gate, reason=why, recommended_power_bound=bound, power_bound_reason=bound_why,
+        datasets=[r['dataset'] for r in results], superseded=superseded,
+        counts={r['dataset']: r['counts'] for r in results}, targets=goals), '\n'.join(rows) + '\n')
     return gate, why
 
 

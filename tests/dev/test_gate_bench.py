@@ -167,6 +167,20 @@ def test_a_standard_results_dem_arm_is_read_as_the_gate_it_ran_with(tmp_path):
     assert new['counts']['dem_stalled']['mean_diff_A'] == pytest.approx(-0.55)
 
 
+def test_targets_are_measured_on_struggling_data_only():
+    """Finer than plain RELION by >= 25 % and within 1.5x the oracle, per struggling data set."""
+    stat = lambda m: dict(truth_res_masked_A=dict(mean=m, sd=0.0))
+    def result(name):
+        return dict(dataset=name, arms=dict(relion=stat(20.0), dem_stalled=stat(14.0)),
+                    per_seed=[dict(oracle=dict(truth_res_masked_A=9.0)), dict(oracle=dict(truth_res_masked_A=11.0))],
+                    counts=dict(dem_stalled=dict(rescues=1, breaks=0, seeds=2)))
+    goal, = gate.targets([result('adk_open-cone40-snr01'), result('1BD2-snr015')], 'stalled')   # the second aligns
+    assert goal['dataset'] == 'adk_open-cone40-snr01'
+    assert goal['finer'] == pytest.approx(0.3) and goal['finer_met']
+    assert goal['oracle_ratio'] == pytest.approx(1.4) and goal['oracle_met']
+    assert gate.targets([result('adk_open-cone40-snr01')], 'always') == []                   # arm not run
+
+
 def test_summary_of_the_committed_results_recommends_the_shipped_default(tmp_path):
     """The summary rewritten from the committed results folder as it is (every gate-*.json there,
     the trajectories and the guard report beside the results) recommends what the code ships."""
