@@ -109,9 +109,18 @@ def dem_gate(res):
     return res['extra'].get('dem_gate', 'local_searches')
 
 
-def _cell(st, key):
+def _cell(st, key, nyquist=None):
+    """'mean ± sd'; a resolution whose every seed sits at ``nyquist`` is '≤ X (Nyquist)': the data may hold more."""
     s = st.get(key)
-    return '%.2f ± %.2f' % (s['mean'], s['sd'] or 0.0) if s else '–'
+    if not s:
+        return '–'
+    if nyquist and s['mean'] <= nyquist + 0.005:
+        return '≤ %.2f (Nyquist)' % nyquist
+    return '%.2f ± %.2f' % (s['mean'], s['sd'] or 0.0)
+
+
+def nyquist(res):
+    return 2 * res['extra']['settings']['data']['voxel_size']
 
 
 def markdown(results):
@@ -121,14 +130,25 @@ def markdown(results):
          'otherwise), %d seeds ' % (d['box'], d['voxel_size'], d['n_particles'], d['snr'],
                                     len(results[0]['extra']['repeats']['seeds'])) +
          '(each its own particles and RELION `--random_seed`; the arms of one seed share them). Resolution: '
-         'map vs truth at FSC 0.5 inside a soft mask from the truth (unmasked beside it in each structure\'s '
-         'report); mean ± sd over the seeds. Per-structure reports: `standard-<id>.md` (`standard-<id>-cone<deg>.md` '
+         'map vs truth at FSC 0.5 inside a soft sphere of the particle diameter around the truth, solvent included '
+         '(unmasked beside it in each structure\'s report; inside the truth\'s envelope below, where measured); '
+         'mean ± sd over the seeds. Per-structure reports: `standard-<id>.md` (`standard-<id>-cone<deg>.md` '
          'for tilt-cone data).', '',
          '## Map vs truth (Å), mean ± sd', '',
          '| structure | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 1) + '|']
     for res in results:
         arms, key = res['extra']['repeats']['arms'], metric(res)
-        L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), key) for a in ARMS) + ' |')
+        L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), key, nyquist(res)) for a in ARMS) + ' |')
+    enveloped = [res for res in results if 'truth_res_envelope_A' in res['extra']['repeats']['arms'].get('dem', {})]
+    if enveloped:
+        L += ['', '## Map vs truth in the truth\'s envelope (Å), mean ± sd', '',
+              'A soft mask of the molecule (`bench.data.envelope_mask`), measured by the runs made since it was '
+              'added: %s.' % ', '.join(name(r) for r in enveloped), '',
+              '| structure | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 1) + '|']
+        for res in enveloped:
+            arms = res['extra']['repeats']['arms']
+            L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), 'truth_res_envelope_A', nyquist(res))
+                                                            for a in ARMS) + ' |')
     L += ['', '## Median angular error (°), mean ± sd', '',
           '| structure | ' + ' | '.join(a for a in ARMS if a != 'oracle') + ' |', '|---' * len(ARMS) + '|']
     for res in results:

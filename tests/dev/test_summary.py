@@ -44,3 +44,9 @@ def test_result_names_tell_a_cone_run_from_the_uniform_one():
     ids = settings.standard_result_ids()
     assert len(ids) == len(set(ids)) == len(settings.STANDARD_STRUCTURES)
     assert summary.name(_result('1a28', 0.0, 0.5, cone=40)) == '1a28-cone40'
+
+
+def test_a_resolution_at_nyquist_is_printed_as_a_bound():
+    assert summary._cell(dict(r=dict(mean=7.2, sd=0.0)), 'r', 7.2) == '≤ 7.20 (Nyquist)'
+    assert summary._cell(dict(r=dict(mean=7.64, sd=0.01)), 'r', 7.2) == '7.64 ± 0.01'
+    assert summary._cell({}, 'r', 7.2) == '–'
