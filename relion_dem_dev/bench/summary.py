@@ -103,6 +103,20 @@ def gate_recommendation(results):
                                  ' (%s)' % ', '.join(worse) if worse else ''))
 
 
+#: the comparisons shown inside the truth's envelope
+ENVELOPE_PAIRS = (('dem', 'relion'), ('dem', 'sidesplitter'), ('dem_no_guards', 'dem'))
+
+
+def envelope_pair(res, arm, against):
+    """(mean, sd) of ``arm − against`` seed by seed inside the truth's envelope, or None."""
+    arms = res['extra']['repeats']['arms']
+    a, b = (arms.get(x, {}).get('truth_res_envelope_A', {}).get('values') for x in (arm, against))
+    if not a or not b or len(a) != len(b) or len(a) < 2:
+        return None
+    d = np.subtract(a, b)
+    return float(np.mean(d)), float(np.std(d, ddof=1))
+
+
 def dem_gate(res):
     """The gate of a result's ``dem`` arm: the runtime's default when it ran (recorded since the
     default became ``stalled``; ``local_searches`` before)."""
@@ -149,6 +163,13 @@ def markdown(results):
             arms = res['extra']['repeats']['arms']
             L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), 'truth_res_envelope_A', nyquist(res))
                                                             for a in ARMS) + ' |')
+        L += ['', 'Paired differences in the envelope (arm − against, mean ± sd over the seeds; not in the Holm '
+              'family below, read as exploratory):', '',
+              '| structure | ' + ' | '.join('%s − %s' % c for c in ENVELOPE_PAIRS) + ' |',
+              '|---' * (len(ENVELOPE_PAIRS) + 1) + '|']
+        for res in enveloped:
+            cells = [envelope_pair(res, *c) for c in ENVELOPE_PAIRS]
+            L.append('| %s | ' % name(res) + ' | '.join('%+.2f ± %.2f' % c if c else '–' for c in cells) + ' |')
     L += ['', '## Median angular error (°), mean ± sd', '',
           '| structure | ' + ' | '.join(a for a in ARMS if a != 'oracle') + ' |', '|---' * len(ARMS) + '|']
     for res in results:

@@ -1,6 +1,8 @@
 """The cross-structure summary: the gate it recommends follows the paired repeats."""
 import json
 
+import pytest
+
 from relion_dem_dev.bench import settings, summary
 
 
@@ -50,3 +52,11 @@ def test_a_resolution_at_nyquist_is_printed_as_a_bound():
     assert summary._cell(dict(r=dict(mean=7.2, sd=0.0)), 'r', 7.2) == '≤ 7.20 (Nyquist)'
     assert summary._cell(dict(r=dict(mean=7.64, sd=0.01)), 'r', 7.2) == '7.64 ± 0.01'
     assert summary._cell({}, 'r', 7.2) == '–'
+
+
+def test_envelope_pairs_are_seed_by_seed():
+    res = dict(extra=dict(repeats=dict(arms=dict(dem=dict(truth_res_envelope_A=dict(values=[7.8, 7.9, 8.0])),
+                                                 relion=dict(truth_res_envelope_A=dict(values=[8.0, 8.3, 8.0]))))))
+    mean, sd = summary.envelope_pair(res, 'dem', 'relion')
+    assert mean == pytest.approx(-0.2) and sd == pytest.approx(0.2)
+    assert summary.envelope_pair(res, 'dem', 'sidesplitter') is None
