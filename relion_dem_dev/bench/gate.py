@@ -585,6 +585,36 @@ def targets(results, gate):
     return rows
 
 
+#: the artifact controls of the standard benchmark (``bench.controls``), by the name report.targets gives them
+CONTROLS = ('no run beats a low-pass cutoff', 'less signal gives no closer map (extreme noise)',
+            'nothing emerges from pure noise')
+
+
+def controls(out):
+    """[dict(dataset, control, met, detail)]: the standard benchmark's artifact controls, read from
+    every ``standard-<id>.json`` in ``out`` that ran them, with the gate each ran under: the low-pass
+    and pure-noise controls with the gate open from the first iteration (``always``, which bounds
+    every policy) since that was recorded, before it and in the noise sweep the default of the time."""
+    import glob
+    from .report import targets as report_targets
+    rows = []
+    for path in sorted(glob.glob(os.path.join(out, 'standard-*.json'))):
+        if path.endswith('standard-summary.json'):
+            continue
+        with open(path) as f:
+            res = json.load(f)
+        if not res.get('extra'):
+            continue
+        ran = res['extra'].get('controls') or {}
+        gates = {CONTROLS[0]: ((ran.get('lowpass') or [{}])[0]).get('gate'),
+                 CONTROLS[2]: (ran.get('pure_noise') or {}).get('gate')}
+        for name, met, detail in report_targets(res):
+            if name in CONTROLS:
+                rows.append(dict(dataset=os.path.basename(path)[:-5], control=name, met=bool(met), detail=detail,
+                                 gate=gates.get(name) or summary.dem_gate(res)))
+    return rows
+
+
 def write_summary(out):
     """``gate-summary.{json,md}`` over every ``gate-<data set>.json`` in ``out`` and the standard
     benchmark's repeats (:func:`standard_results`); the recommendation."""
@@ -634,7 +664,14 @@ def write_summary(out):
             g['dataset'], g['seeds'], g['relion_A'], g['gate_A'], g['oracle_A'], g['finer'] * 100,
             'met' if g['finer_met'] else 'missed', g['oracle_ratio'], 'met' if g['oracle_met'] else 'missed',
             g['rescues'], g['breaks']))
-    write_json_and_markdown(os.path.join(out, 'gate-summary'), dict(
+    checks = controls(out)
+    rows += ['', '## Controls', '',
+             'From the standard benchmark (`standard-<id>.md`), each under the gate it ran with (`always`: the '
+             'network from the first iteration, which bounds every policy).', '',
+             '| data set | control | gate | held | measured |', '|---|---|---|---|---|']
+    rows += ['| %s | %s | %s | %s | %s |' % (c['dataset'], c['control'], c['gate'], 'yes' if c['met'] else '**NO**',
+                                             c['detail']) for c in checks]
+    write_json_and_markdown(os.path.join(out, 'gate-summary'), dict(controls=checks,
         recommended=gate, reason=why, recommended_power_bound=bound, power_bound_reason=bound_why,
         datasets=[r['dataset'] for r in results], superseded=superseded,
         counts={r['dataset']: r['counts'] for r in results}, targets=goals), '\n'.join(rows) + '\n')

@@ -181,6 +181,22 @@ def test_targets_are_measured_on_struggling_data_only():
     assert gate.targets([result('adk_open-cone40-snr01')], 'always') == []                   # arm not run
 
 
+def test_controls_are_read_with_their_gate_and_a_breach_shows(tmp_path):
+    """The gate summary's controls come from the standard results, each with the gate it ran under;
+    a low-pass run finer than its cutoff is reported as not held."""
+    with open(os.path.join(RESULTS, 'standard-1BD2.json')) as f:
+        res = json.load(f)
+    (tmp_path / 'standard-1BD2.json').write_text(json.dumps(res))
+    held = {c['control']: c for c in gate.controls(str(tmp_path))}
+    assert set(held) == set(gate.CONTROLS) and all(c['met'] for c in held.values())
+    assert held['no run beats a low-pass cutoff']['gate'] == 'always'
+    assert held['nothing emerges from pure noise']['gate'] == 'always'
+    res['controls']['lowpass'][0]['final_res_A'] = res['controls']['lowpass'][0]['cutoff_A'] - 1.0
+    (tmp_path / 'standard-1BD2.json').write_text(json.dumps(res))
+    breached = {c['control']: c['met'] for c in gate.controls(str(tmp_path))}
+    assert breached['no run beats a low-pass cutoff'] is False
+
+
 def test_summary_of_the_committed_results_recommends_the_shipped_default(tmp_path):
     """The summary rewritten from the committed results folder as it is (every gate-*.json there,
     the trajectories and the guard report beside the results) recommends what the code ships."""
