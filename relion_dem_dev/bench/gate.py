@@ -591,26 +591,20 @@ CONTROLS = ('no run beats a low-pass cutoff', 'less signal gives no closer map (
 
 
 def controls(out):
-    """[dict(dataset, control, met, detail)]: the standard benchmark's artifact controls, read from
-    every ``standard-<id>.json`` in ``out`` that ran them, with the gate each ran under: the low-pass
-    and pure-noise controls with the gate open from the first iteration (``always``, which bounds
-    every policy) since that was recorded, before it and in the noise sweep the default of the time."""
-    import glob
+    """[dict(dataset, control, met, detail, gate)]: the standard benchmark's artifact controls, read
+    from the standard results with repeats in ``out`` (:func:`summary.load`) that ran them, with the
+    gate each ran under: the low-pass and pure-noise controls with the gate open from the first
+    iteration (``always``, which bounds every policy) since that was recorded, before it and in the
+    noise sweep the default of the time."""
     from .report import targets as report_targets
     rows = []
-    for path in sorted(glob.glob(os.path.join(out, 'standard-*.json'))):
-        if path.endswith('standard-summary.json'):
-            continue
-        with open(path) as f:
-            res = json.load(f)
-        if not res.get('extra'):
-            continue
+    for res in summary.load(out):
         ran = res['extra'].get('controls') or {}
         gates = {CONTROLS[0]: ((ran.get('lowpass') or [{}])[0]).get('gate'),
                  CONTROLS[2]: (ran.get('pure_noise') or {}).get('gate')}
         for name, met, detail in report_targets(res):
             if name in CONTROLS:
-                rows.append(dict(dataset=os.path.basename(path)[:-5], control=name, met=bool(met), detail=detail,
+                rows.append(dict(dataset='standard-' + summary.name(res), control=name, met=bool(met), detail=detail,
                                  gate=gates.get(name) or summary.dem_gate(res)))
     return rows
 
