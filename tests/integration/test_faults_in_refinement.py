@@ -25,6 +25,13 @@ SETTINGS = {'enhancer': 'command', 'gate': 'always',
                                           '{iteration}']}}
 
 
+def running(pattern):
+    """Whether a process whose command line matches ``pattern`` runs (pgrep: 0 found, 1 none)."""
+    rc = subprocess.run(['pgrep', '-f', '--', pattern], capture_output=True, text=True)
+    assert rc.returncode in (0, 1), 'pgrep -f -- %r: %s' % (pattern, rc.stderr)
+    return rc.returncode == 0
+
+
 @pytest.fixture(scope='module')
 def killed_and_continued(refinements):
     dataset = refinements
@@ -48,11 +55,12 @@ def killed_and_continued(refinements):
         # system would, and wait until nothing of the run is left
         patterns = ('--o %s ' % root, root + '_it')   # the ranks, and runtime calls in flight
         for _ in range(120):
-            for pattern in patterns:
-                subprocess.run(['pkill', '-KILL', '-f', pattern])
-            if all(subprocess.run(['pgrep', '-f', p], capture_output=True).returncode for p in patterns):
+            for pattern in patterns:      # '--': a pattern starting with '--' is not an option
+                subprocess.run(['pkill', '-KILL', '-f', '--', pattern])
+            if not any(running(p) for p in patterns):
                 break
             time.sleep(0.5)
+        assert not any(running(p) for p in patterns), 'the killed run is still running'
     last = max(RelionRun(os.path.join(dataset, root)).iterations())
     before = len(runlog.read(log_path))
     new_root = root + '_ct%d' % last
