@@ -54,7 +54,6 @@ DEMO_GATE = 'stalled'
 def run_pair(dataset, runs, np_procs=3, stream=None):
     """Run each (name, enhancer, settings) refinement in ``dataset``; return rows of numbers."""
     info = simulate.load(dataset)
-    nyquist = 2.0 * info['voxel_size']
     rows = []
     for name, enhancer, settings in runs:
         root = os.path.join('Refine', name)
@@ -71,7 +70,7 @@ def run_pair(dataset, runs, np_procs=3, stream=None):
         s = runinfo.summary(os.path.join(dataset, root))
         truth_res, ang, within = truth_scores(dataset, root)
         rows.append(dict(run=name, enhancer=enhancer, gold_res_A=round(s['final_resolution_A'], 2),
-                         truth_res_A=round(truth_res, 2), truth_at_nyquist=bool(truth_res <= nyquist + 1e-6),
+                         truth_res_A=round(truth_res, 2), truth_at_nyquist=fsc.at_nyquist(truth_res, info['voxel_size']),
                          ang_err_deg=round(ang, 2), within_10deg=round(within, 2),
                          iterations=s['iterations'], regularized_iterations=s['regularized_iterations'],
                          wall_s=round(wall, 1), enhancer_s=s['enhancer_s'], fallbacks=s['fallbacks']))
@@ -87,7 +86,7 @@ def table(rows):
     wall times are left to :func:`timing`, since they differ between machines."""
     lines = ['| ' + ' | '.join(HEAD) + ' |', '|' + '---|' * len(HEAD)]
     for r in rows:
-        truth = ('≤ %.2f (Nyquist)' if r['truth_at_nyquist'] else '%.2f') % r['truth_res_A']
+        truth = fsc.resolution_text(r['truth_res_A'], r['truth_at_nyquist'])
         cells = (r['run'], r['enhancer'], '%.2f' % r['gold_res_A'], truth, '%.2f' % r['ang_err_deg'],
                  '%.2f' % r['within_10deg'], r['iterations'], r['regularized_iterations'])
         lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')

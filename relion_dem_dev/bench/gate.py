@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from relion_dem.core.analysis import angles, runinfo
+from relion_dem.core.analysis import angles, fsc, runinfo
 from relion_dem.core.runtime import runlog
 
 from . import arms, data, summary
@@ -108,7 +108,7 @@ def run_seed(name, seed, arm_names, work, np_procs, enhancer):
     folder = data.main_dataset(structure, os.path.join(work, 'seed%d' % seed), s, seed)
     sc = Scorer(folder, structure)
     session = arms.Session(dict(s['refine'], seed=seed), enhancer, np_procs)
-    nyquist = 2.0 * s['data']['voxel_size']
+    voxel = s['data']['voxel_size']
     out, relion_root = {}, None
     for arm in arm_names:
         t = time.time()
@@ -127,7 +127,7 @@ def run_seed(name, seed, arm_names, work, np_procs, enhancer):
             root, meta = session.refine(folder, arm, settings=ARMS[arm])
         m, details = score_refinement(sc, folder, root, meta, locres=False, qscore=False)
         its = regularized_iterations(folder, root)
-        out[arm] = dict(truth_res_masked_A=m['truth_res_masked_A'], at_nyquist=m['truth_res_masked_A'] <= nyquist + 1e-6,
+        out[arm] = dict(truth_res_masked_A=m['truth_res_masked_A'], at_nyquist=fsc.at_nyquist(m['truth_res_masked_A'], voxel),
                         gold_res_A=m['gold_res_A'], ang_err_deg=m['ang_err_deg'],
                         within_10deg=fraction_within(sc, os.path.join(folder, root) + '_data.star'),
                         iterations=m['iterations'], regularized_iterations=len(its),
@@ -201,7 +201,7 @@ def markdown(res):
             r = s.get(arm)
             if not r:
                 continue
-            res_a = ('≤ %.2f (Nyquist)' if r.get('at_nyquist') else '%.2f') % r['truth_res_masked_A']
+            res_a = fsc.resolution_text(r['truth_res_masked_A'], r.get('at_nyquist'))
             lines.append('| %d | %s | %s | %s | %s | %.1f | %s | %s | %s |' % (
                 s['seed'], arm + (' (= relion, not run)' if r.get('same_as') else ''), res_a,
                 '%.2f' % r['gold_res_A'] if r.get('gold_res_A') else '-',

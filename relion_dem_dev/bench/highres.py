@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from relion_dem.core.analysis import fsc
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.runtime import runlog
 from relion_dem.tests import sidesplitter_home
@@ -164,9 +165,8 @@ def markdown(res):
             return '%.3f' % v
         if k in ('iterations', 'regularized_iterations'):
             return '%g' % round(v, 1)
-        if k.endswith('_A') and k != 'honesty_gap_envelope_A' and v <= nyquist + 1e-6:
-            return '≤ %.2f (Nyquist)' % v
-        return '%.2f' % v
+        return fsc.resolution_text(v, k.endswith('_A') and k != 'honesty_gap_envelope_A'
+                                   and fsc.at_nyquist(v, res['data']['voxel_size']))
     lines = ['# High-resolution benchmark: local refinement of %s (%s)' % (res['structure'], res['dataset']), '',
              res['description'], '',
              '- data: %s' % ', '.join('%s=%s' % kv for kv in res['data'].items()),

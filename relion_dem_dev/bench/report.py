@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from relion_dem.core.analysis import figures
+from relion_dem.core.analysis import figures, fsc
 
 from .settings import METRIC_KEYS, METRIC_TITLES, REPO, RUN_NAMES, SCALES, result_id
 
@@ -256,7 +256,34 @@ def plots(res, prefix):
     return names
 
 
-def repeats_markdown(rep):
+#: the resolutions a report prints "≤ X (Nyquist)" where they sit at Nyquist
+RESOLUTION_KEYS = ('gold_res_A', 'truth_res_A', 'truth_res_masked_A', 'truth_res_envelope_A', 'gold_res_envelope_A')
+
+
+def nyquist(res):
+    """Nyquist (Å) of a benchmark result's data."""
+    return 2 * res['extra']['settings']['data']['voxel_size']
+
+
+def mean_sd_cell(st, key, nyquist=None, missing='–'):
+    """'mean ± sd'; a resolution whose every seed sits at ``nyquist`` is '≤ X (Nyquist)': the data may hold more."""
+    s = st.get(key)
+    if not s:
+        return missing
+    if nyquist and s['mean'] <= nyquist + 0.005:          # every seed at Nyquist (values rounded to 0.01)
+        return fsc.resolution_text(nyquist, True)
+    return '%.2f ± %.2f' % (s['mean'], s['sd'] or 0.0)
+
+
+def _cell(m, key, nyq):
+    """One run's value in the runs table (a resolution at Nyquist as '≤ X (Nyquist)')."""
+    v = m.get(key)
+    if key in RESOLUTION_KEYS and v is not None and v <= nyq + 1e-6:
+        return fsc.resolution_text(nyq, True)
+    return _fmt(v)
+
+
+def repeats_markdown(rep, nyq=None):
     """The repeats section: mean ± sd per arm, and the paired differences with their p-values."""
     if not rep:
         return []
@@ -266,7 +293,7 @@ def repeats_markdown(rep):
          '| run | map vs truth, sphere (Å) | unmasked (Å) | envelope (Å) | median ang err (°) | gold-std (Å) '
          '| honesty gap, envelope (Å) | wall (s) |', '|---|---|---|---|---|---|---|---|']
     for name, st in sorted(rep['arms'].items()):
-        cell = [('%.2f ± %.2f' % (st[k]['mean'], st[k]['sd'] or 0.0)) if k in st else '-'
+        cell = [mean_sd_cell(st, k, nyq if k in RESOLUTION_KEYS else None, missing='-')
                 for k in ('truth_res_masked_A', 'truth_res_A', 'truth_res_envelope_A', 'ang_err_deg', 'gold_res_A',
                           'honesty_gap_envelope_A', 'wall_s')]
         L.append('| %s | %s |' % (name, ' | '.join(cell)))
@@ -314,7 +341,7 @@ def markdown(res, pngs):
              '|' + '---|' * (len(METRIC_KEYS) + 1)]
     every = [(n, res['runs'][n]) for n in RUN_NAMES] + sorted(x['runs'].items())
     for name, m in every:
-        lines.append('| %s | ' % name + ' | '.join(_fmt(m.get(k)) for k in METRIC_KEYS) + ' |')
+        lines.append('| %s | ' % name + ' | '.join(_cell(m, k, nyquist(res)) for k in METRIC_KEYS) + ' |')
     lines += ['', 'relion: vanilla `relion_refine_mpi` (no external reconstruction); none_control (extra): the same '
               'refinement through relion_dem\'s runtime, unregularized; dem_from_first (extra): regularized from '
               'the first iteration; dem_no_guards (extra): without the FSC and do-no-harm guards; sidesplitter: '
@@ -333,7 +360,7 @@ def markdown(res, pngs):
               'gold standard corrected for the mask by phase randomization), whose honesty gap compares like '
               'with like: positive where the gold standard claims more than the map holds '
               '(RELION\'s own reported resolution is in the JSON, `extra.details.*.relion_reported_res_A`).', '']
-    lines += repeats_markdown(x.get('repeats'))
+    lines += repeats_markdown(x.get('repeats'), nyquist(res))
     ctl, cd = res['controls'], x['controls']
     lines += ['## Controls', '']
     if not ctl['lowpass'] and not ctl['noise']:

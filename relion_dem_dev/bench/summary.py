@@ -16,6 +16,7 @@ import numpy as np
 from relion_dem.core.analysis import figures
 
 from . import repeats
+from .report import mean_sd_cell, nyquist
 from .settings import REPO, SCALES, result_id, standard_result_ids
 
 #: (arm, against) shown per structure, in this order
@@ -123,20 +124,6 @@ def dem_gate(res):
     return res['extra'].get('dem_gate', 'local_searches')
 
 
-def _cell(st, key, nyquist=None):
-    """'mean ± sd'; a resolution whose every seed sits at ``nyquist`` is '≤ X (Nyquist)': the data may hold more."""
-    s = st.get(key)
-    if not s:
-        return '–'
-    if nyquist and s['mean'] <= nyquist + 0.005:
-        return '≤ %.2f (Nyquist)' % nyquist
-    return '%.2f ± %.2f' % (s['mean'], s['sd'] or 0.0)
-
-
-def nyquist(res):
-    return 2 * res['extra']['settings']['data']['voxel_size']
-
-
 def markdown(results):
     d = SCALES['standard']['data']
     L = ['# Standard benchmark across structures', '',
@@ -152,7 +139,7 @@ def markdown(results):
          '| structure | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 1) + '|']
     for res in results:
         arms, key = res['extra']['repeats']['arms'], metric(res)
-        L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), key, nyquist(res)) for a in ARMS) + ' |')
+        L.append('| %s | ' % describe(res) + ' | '.join(mean_sd_cell(arms.get(a, {}), key, nyquist(res)) for a in ARMS) + ' |')
     enveloped = [res for res in results if 'truth_res_envelope_A' in res['extra']['repeats']['arms'].get('dem', {})]
     if enveloped:
         L += ['', '## Map vs truth in the truth\'s envelope (Å), mean ± sd', '',
@@ -161,7 +148,7 @@ def markdown(results):
               '| structure | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 1) + '|']
         for res in enveloped:
             arms = res['extra']['repeats']['arms']
-            L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), 'truth_res_envelope_A', nyquist(res))
+            L.append('| %s | ' % describe(res) + ' | '.join(mean_sd_cell(arms.get(a, {}), 'truth_res_envelope_A', nyquist(res))
                                                             for a in ARMS) + ' |')
         L += ['', 'Paired differences in the envelope (arm − against, mean ± sd over the seeds; not in the Holm '
               'family below, read as exploratory):', '',
@@ -174,7 +161,7 @@ def markdown(results):
           '| structure | ' + ' | '.join(a for a in ARMS if a != 'oracle') + ' |', '|---' * len(ARMS) + '|']
     for res in results:
         arms = res['extra']['repeats']['arms']
-        L.append('| %s | ' % describe(res) + ' | '.join(_cell(arms.get(a, {}), 'ang_err_deg')
+        L.append('| %s | ' % describe(res) + ' | '.join(mean_sd_cell(arms.get(a, {}), 'ang_err_deg')
                                                         for a in ARMS if a != 'oracle') + ' |')
     family = correct(results)
     L += ['', '## Paired differences (arm − against; negative: the arm is finer)', '',

@@ -1,9 +1,11 @@
 """The cross-structure summary: the gate it recommends follows the paired repeats."""
 import json
+import os
 
 import pytest
 
-from relion_dem_dev.bench import settings, summary
+from relion_dem.core.analysis import fsc
+from relion_dem_dev.bench import report, settings, summary
 
 
 def _result(sid, from_first_diff, p, cone=None, snr=0.15):
@@ -49,9 +51,19 @@ def test_result_names_tell_a_cone_run_from_the_uniform_one():
 
 
 def test_a_resolution_at_nyquist_is_printed_as_a_bound():
-    assert summary._cell(dict(r=dict(mean=7.2, sd=0.0)), 'r', 7.2) == '≤ 7.20 (Nyquist)'
-    assert summary._cell(dict(r=dict(mean=7.64, sd=0.01)), 'r', 7.2) == '7.64 ± 0.01'
-    assert summary._cell({}, 'r', 7.2) == '–'
+    """One rule (``fsc.resolution_text``) in the summary's cells and in each structure's report,
+    where the oracle at Nyquist was printed "7.20" as if measured."""
+    assert fsc.at_nyquist(7.2, 3.6) and not fsc.at_nyquist(7.21, 3.6)
+    assert fsc.resolution_text(7.2, True) == '≤ 7.20 (Nyquist)' and fsc.resolution_text(7.64) == '7.64'
+    assert report.mean_sd_cell(dict(r=dict(mean=7.2, sd=0.0)), 'r', 7.2) == '≤ 7.20 (Nyquist)'
+    assert report.mean_sd_cell(dict(r=dict(mean=7.64, sd=0.01)), 'r', 7.2) == '7.64 ± 0.01'
+    assert report.mean_sd_cell({}, 'r', 7.2) == '–'
+    with open(os.path.join(settings.REPO, 'benchmarks', 'results', 'standard-6Z6U.json')) as f:
+        res = json.load(f)
+    assert res['runs']['oracle']['truth_res_masked_A'] == pytest.approx(7.2)
+    text = report.markdown(res, [])
+    assert '| oracle | ≤ 7.20 (Nyquist) |' in text and '| oracle | 7.20 |' not in text
+    assert '| oracle | ≤ 7.20 (Nyquist) | ≤ 7.20 (Nyquist) | ≤ 7.20 (Nyquist) | 0.00 ± 0.00 |' in text   # repeats
 
 
 def test_envelope_pairs_are_seed_by_seed():

@@ -16,7 +16,8 @@ Resolutions: 0.143 between half maps, 0.5 between a map and a truth/model map.
 :func:`resolution` interpolates linearly between shells (it, :func:`fsc` and
 :func:`shell_resolutions` are the primitives of ``relion_dem.core.maths.fourier``, imported here);
 :func:`resolution_last_shell` is RELION's definition (the last shell before the
-curve first drops below the threshold), to compare with ``relion_postprocess``.
+curve first drops below the threshold), to compare with ``relion_postprocess``;
+:func:`resolution_text` prints a resolution capped at Nyquist as ``≤ X (Nyquist)``.
 """
 import numpy as np
 
@@ -62,6 +63,18 @@ def corrected(fsc_masked, fsc_random_masked, randomize_at):
     with np.errstate(invalid='ignore', divide='ignore'):
         out[start:] = (t[start:] - n[start:]) / (1.0 - n[start:])
     return np.nan_to_num(out)
+
+
+def at_nyquist(resolution_A, voxel_size):
+    """Whether a resolution sits at Nyquist (2 × voxel size): its FSC never fell below the
+    threshold, so the data may hold more than the number says."""
+    return resolution_A <= 2.0 * voxel_size + 1e-6
+
+
+def resolution_text(resolution_A, capped=False):
+    """A resolution (Å) as a report prints it: ``'7.34'``, or ``'≤ 7.20 (Nyquist)'`` when
+    ``capped`` (:func:`at_nyquist`), never as if measured."""
+    return ('≤ %.2f (Nyquist)' if capped else '%.2f') % resolution_A
 
 
 def resolution_last_shell(curve, voxel_size, threshold=HALF_MAP_THRESHOLD):
