@@ -206,6 +206,11 @@ def test_summary_of_the_committed_results_recommends_the_shipped_default(tmp_pat
             shutil.copy(os.path.join(RESULTS, name), tmp_path / name)
     recommended, why = gate.write_summary(str(tmp_path))
     assert recommended == config.DEFAULTS['gate'], why
+    with open(tmp_path / 'gate-summary.json') as f:
+        written = json.load(f)
+    every = {(g['dataset'], g['arm']) for g in written['targets_every_arm']}
+    assert {(g['dataset'], 'dem_' + recommended) for g in written['targets']} <= every
+    assert ('adk_open-cone40-snr01', 'dem_stalled_k1') in every and not any(a == 'relion' for _, a in every)
 
 
 def test_trajectories_read_what_relions_convergence_test_read(tmp_path):
