@@ -24,6 +24,7 @@ from relion.protocols import ProtRelionRefine3D
 
 from relion_dem.core.guards.threshold import THRESHOLD
 from relion_dem.core.io.layout import RelionRun
+from relion_dem.core.runtime import config as config_mod
 from relion_dem.protocols.enhancer_choice import EnhancerChoice, choices_condition, enhancer_runs_condition
 
 from relion_dem import constants as C
@@ -72,6 +73,16 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         form.addParam('gateIteration', params.IntParam, default=1,
                       condition='%s and gate == %d' % (runs, C.GATE_FROM_ITERATION),
                       label='First regularized iteration')
+        form.addParam('gateStallIterations', params.IntParam,
+                      default=config_mod.DEFAULTS['gate_stall_iterations'],
+                      condition='%s and gate == %d' % (runs, C.GATE_STALLED),
+                      expertLevel=params.LEVEL_ADVANCED,
+                      label='Iterations without resolution gain',
+                      help='How many global-search iterations without a resolution gain (RELION\'s own '
+                           'count) open the gate. 1 opens it at the first stall (iteration 2 in every '
+                           'benchmark run): on the struggling data of benchmarks/results/gate-summary.md it '
+                           'gave finer maps than 2 but broke one apoferritin seed of five that RELION '
+                           'aligns, so 2 is the default.')
         form.addParam('fscGuard', params.BooleanParam, default=True,
                       condition=runs,
                       label='FSC guard?',
@@ -86,8 +97,9 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                            'it still agrees with this half\'s own reconstruction as much as the '
                            'gold-standard FSC says the data can (FSC(denoised, plain) >= FSC), and '
                            'no shell with more power than RELION\'s map; use RELION\'s map in the '
-                           'shells that fail, or for the whole call when they hold over a quarter '
-                           'of the signal (a fall-back, logged).')
+                           'shells that fail, or for the whole call when the shells that fail grossly '
+                           '(FSC(denoised, plain) below half the FSC) carry over a quarter of the '
+                           'signal (a fall-back, logged).')
         form.addParam('guardThreshold', params.FloatParam, default=THRESHOLD,
                       condition=runs + ' and fscGuard',
                       expertLevel=params.LEVEL_ADVANCED,
@@ -143,6 +155,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
             'enhancer_options': self._enhancerOptions(),
             'gate': C.GATE_CHOICES[self.gate.get()][1] if name != 'none' else 'never',
             'gate_iteration': max(0, self.gateIteration.get()),
+            'gate_stall_iterations': max(1, self.gateStallIterations.get()),
             'local_healpix_order': None,   # the launch plan reads --auto_local_healpix_order
             'regularize_final': bool(self.regularizeFinal),
             'fsc_guard': bool(self.fscGuard),
@@ -200,7 +213,6 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
         """relion_refine runs as the launch plan says: configuration written, arguments and
         variables added."""
         if os.path.basename(str(program)).startswith('relion_refine'):
-            from relion_dem.core.runtime import config as config_mod
             if self.doContinue:
                 self._prepareContinue()
             plan = self.launchPlan(arguments, kwargs.get('cwd'))
@@ -284,7 +296,8 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                                        if self.gate.get() == C.GATE_FROM_ITERATION else
                                        'once local angular searches began'
                                        if self.gate.get() == C.GATE_LOCAL else
-                                       'once local angular searches began or RELION\'s global searches stalled'
+                                       'once local angular searches began or RELION\'s global searches stalled '
+                                       '(%d iterations without resolution gain)' % self.gateStallIterations.get()
                                        if self.gate.get() == C.GATE_STALLED else gate)
             if self.fscGuard:
                 what += ', with RELION\'s map kept beyond the shell where the gold-standard FSC ' \

@@ -42,6 +42,13 @@ class TestRelionDemRefine(RelionDemTestBase):
                          ('classical', 'local_searches', None))
         self.assertEqual(prot._localHealpixOrder(), LOCAL_ORDER)
 
+        # the stalled gate's count reaches the runtime and the methods text
+        prot = self.newRefine(ProtRelionDemRefine, 'DEM refine (stalled, 1)', enhancer=choice_index('classical'),
+                              gate=C.GATE_STALLED, gateStallIterations=1)
+        cfg = prot.getRuntimeConfig()
+        self.assertEqual((cfg['gate'], cfg['gate_stall_iterations']), ('stalled', 1))
+        self.assertIn('(1 iterations without resolution gain)', prot._methods()[0])
+
         # a denoiser whose environment is missing: the error names the install command
         from relion_dem.core.enhancers import BACKENDS, EnhancerError, create
         for choice, package in ((choice_index('deepemhancer', processing_type='tightTarget'), C.DEEPEMHANCER_PACKAGE),
