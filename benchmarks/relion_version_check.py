@@ -60,6 +60,13 @@ def main(argv=None):
     out = os.path.abspath((argv or sys.argv[1:])[0])
     dataset = os.path.join(out, 'data')
     v = version('relion_refine')
+    rows = json.load(open(os.path.join(out, 'summary.json')))
+    demo_by = {r.get('relion_version') for r in rows}
+    if demo_by != {'.'.join(map(str, v))}:
+        raise SystemExit('relion_version_check: %s: the demo ran on RELION %s, this is RELION %s: run '
+                         '`relion_dem demo --out %s` with this RELION_HOME first'
+                         % (os.path.join(out, 'summary.json'), ', '.join(sorted(str(x) for x in demo_by)),
+                            '.'.join(map(str, v)), out))
     vanilla = RelionRun(os.path.join(dataset, 'Refine', 'vanilla'))
     made_by = os.path.join(dataset, 'Refine', 'vanilla_relion_version.txt')
     if os.path.exists(vanilla.half_map(1)):
@@ -87,7 +94,6 @@ def main(argv=None):
                   none_control_gridding_vs_vanilla=compare(
                       first_iteration(dataset, 'gridding_prior_every_shell', minres_map=0, skip_gridding=False),
                       it1_vanilla))
-    rows = json.load(open(os.path.join(out, 'summary.json')))
     from relion_dem.core.analysis import runinfo
     result = dict(relion_version='.'.join(map(str, v)), relion_home=os.environ.get('RELION_HOME'),
                   demo=rows, vanilla_final_resolution_A=runinfo.final_resolution(vanilla.root),

@@ -15,6 +15,7 @@ import numpy as np
 
 from relion_dem.core.analysis import compare_command, fsc, runinfo
 from relion_dem.core.io import mrc
+from relion_dem.core.io.relion import version
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import recipes, simulate
 from relion_dem.core.runtime import launch as refine
@@ -54,6 +55,7 @@ DEMO_GATE = 'stalled'
 def run_pair(dataset, runs, np_procs=3, stream=None):
     """Run each (name, enhancer, settings) refinement in ``dataset``; return rows of numbers."""
     info = simulate.load(dataset)
+    made_by = '.'.join(map(str, version('relion_refine') or ('unknown',)))   # recorded with every run
     rows = []
     for name, enhancer, settings in runs:
         root = os.path.join('Refine', name)
@@ -73,7 +75,8 @@ def run_pair(dataset, runs, np_procs=3, stream=None):
                          truth_res_A=round(truth_res, 2), truth_at_nyquist=fsc.at_nyquist(truth_res, info['voxel_size']),
                          ang_err_deg=round(ang, 2), within_10deg=round(within, 2),
                          iterations=s['iterations'], regularized_iterations=s['regularized_iterations'],
-                         wall_s=round(wall, 1), enhancer_s=s['enhancer_s'], fallbacks=s['fallbacks']))
+                         wall_s=round(wall, 1), enhancer_s=s['enhancer_s'], fallbacks=s['fallbacks'],
+                         relion_version=made_by))
     return rows
 
 
