@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from relion_dem.core.analysis import fsc
@@ -54,6 +55,7 @@ def test_a_resolution_at_nyquist_is_printed_as_a_bound():
     """One rule (``fsc.resolution_text``) in the summary's cells and in each structure's report,
     where the oracle at Nyquist was printed "7.20" as if measured."""
     assert fsc.at_nyquist(7.2, 3.6) and not fsc.at_nyquist(7.21, 3.6)
+    assert type(fsc.at_nyquist(np.float64(7.2), 3.6)) is bool          # written to results JSON
     assert fsc.resolution_text(7.2, True) == '≤ 7.20 (Nyquist)' and fsc.resolution_text(7.64) == '7.64'
     assert report.mean_sd_cell(dict(r=dict(mean=7.2, sd=0.0)), 'r', 7.2) == '≤ 7.20 (Nyquist)'
     assert report.mean_sd_cell(dict(r=dict(mean=7.64, sd=0.01)), 'r', 7.2) == '7.64 ± 0.01'

@@ -68,7 +68,7 @@ def corrected(fsc_masked, fsc_random_masked, randomize_at):
 def at_nyquist(resolution_A, voxel_size):
     """Whether a resolution sits at Nyquist (2 × voxel size): its FSC never fell below the
     threshold, so the data may hold more than the number says."""
-    return resolution_A <= 2.0 * voxel_size + 1e-6
+    return bool(resolution_A <= 2.0 * voxel_size + 1e-6)     # a plain bool: results go to JSON
 
 
 def resolution_text(resolution_A, capped=False):
