@@ -24,6 +24,8 @@ def test_readme_demo_table_is_the_demo_results_file():
     quoted = table_lines(readme[readme.index('The demo simulates'):])
     assert len(quoted) >= 4, quoted              # header, separator, two runs
     assert quoted == table_lines(results)
+    wall = next(line for line in results.splitlines() if line.startswith('wall time:'))
+    assert '    ' + wall + '\n' in readme          # the wall line under the table, from the same file
 
 
 def test_readme_demo_settings_are_the_results_file_settings():
