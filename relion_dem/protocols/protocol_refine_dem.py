@@ -81,7 +81,7 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
                       help='How many global-search iterations without a resolution gain (RELION\'s own '
                            'count) open the gate. 1 opens it at the first stall (iteration 2 in every '
                            'benchmark run): on the struggling data of benchmarks/results/gate-summary.md it '
-                           'gave finer maps than 2 but broke one apoferritin seed of five that RELION '
+                           'gave finer maps than 2 but broke one apoferritin seed of eight that RELION '
                            'aligns, so 2 is the default.')
         form.addParam('fscGuard', params.BooleanParam, default=True,
                       condition=runs,
