@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from relion_dem.core.analysis.fsc import fsc  # noqa: E402
 from relion_dem.core.io import mrc  # noqa: E402
 from relion_dem.core.io.layout import RelionRun  # noqa: E402
-from relion_dem.core.io.relion import find_program, mpi_environment, version  # noqa: E402
+from relion_dem.core.io.relion import find_program, mpi_environment, version, version_text  # noqa: E402
 from relion_dem.core.simulation import recipes  # noqa: E402
 
 
@@ -60,21 +60,22 @@ def main(argv=None):
     out = os.path.abspath((argv or sys.argv[1:])[0])
     dataset = os.path.join(out, 'data')
     v = version('relion_refine')
+    this = version_text(v)
     rows = json.load(open(os.path.join(out, 'summary.json')))
     demo_by = {r.get('relion_version') for r in rows}
-    if demo_by != {'.'.join(map(str, v))}:
+    if demo_by != {this}:
         raise SystemExit('relion_version_check: %s: the demo ran on RELION %s, this is RELION %s: run '
                          '`relion_dem demo --out %s` with this RELION_HOME first'
                          % (os.path.join(out, 'summary.json'), ', '.join(sorted(str(x) for x in demo_by)),
-                            '.'.join(map(str, v)), out))
+                            this, out))
     vanilla = RelionRun(os.path.join(dataset, 'Refine', 'vanilla'))
     made_by = os.path.join(dataset, 'Refine', 'vanilla_relion_version.txt')
     if os.path.exists(vanilla.half_map(1)):
         # a vanilla run is reused only when the same RELION made it (recorded beside it)
         recorded = open(made_by).read().strip() if os.path.exists(made_by) else None
-        if recorded != '.'.join(map(str, v)):
+        if recorded != this:
             raise SystemExit('relion_version_check: %s was made by RELION %s, this is RELION %s: remove '
-                             '%s to remake it' % (vanilla.root, recorded or '(not recorded)', '.'.join(map(str, v)),
+                             '%s to remake it' % (vanilla.root, recorded or '(not recorded)', this,
                                                   os.path.join(dataset, 'Refine', 'vanilla*')))
     if not os.path.exists(vanilla.half_map(1)):
         args = recipes.refine_args(dataset, os.path.join('Refine', 'vanilla'))
@@ -84,7 +85,7 @@ def main(argv=None):
                            env=mpi_environment(), stdout=log, stderr=subprocess.STDOUT, check=True)
         vanilla_wall = round(time.time() - t, 1)
         with open(made_by, 'w') as f:
-            f.write('.'.join(map(str, v)) + '\n')
+            f.write(this + '\n')
     else:
         vanilla_wall = None
     it1_vanilla = mrc.read(vanilla.iteration_path(1, '_half1_class001.mrc'))[0]
@@ -95,7 +96,7 @@ def main(argv=None):
                       first_iteration(dataset, 'gridding_prior_every_shell', minres_map=0, skip_gridding=False),
                       it1_vanilla))
     from relion_dem.core.analysis import runinfo
-    result = dict(relion_version='.'.join(map(str, v)), relion_home=os.environ.get('RELION_HOME'),
+    result = dict(relion_version=this, relion_home=os.environ.get('RELION_HOME'),
                   demo=rows, vanilla_final_resolution_A=runinfo.final_resolution(vanilla.root),
                   vanilla_wall_s=vanilla_wall, iteration1_half1=checks)
     name = os.path.join(HERE, 'results', 'relion%d-demo' % v[0])

@@ -15,7 +15,7 @@ import numpy as np
 
 from relion_dem.core.analysis import compare_command, fsc, runinfo
 from relion_dem.core.io import mrc
-from relion_dem.core.io.relion import version
+from relion_dem.core.io.relion import version, version_text
 from relion_dem.core.io.layout import RelionRun
 from relion_dem.core.simulation import recipes, simulate
 from relion_dem.core.runtime import launch as refine
@@ -55,7 +55,7 @@ DEMO_GATE = 'stalled'
 def run_pair(dataset, runs, np_procs=3, stream=None):
     """Run each (name, enhancer, settings) refinement in ``dataset``; return rows of numbers."""
     info = simulate.load(dataset)
-    made_by = '.'.join(map(str, version('relion_refine') or ('unknown',)))   # recorded with every run
+    made_by = version_text(version('relion_refine'))      # recorded with every run
     rows = []
     for name, enhancer, settings in runs:
         root = os.path.join('Refine', name)

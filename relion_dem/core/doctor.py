@@ -18,14 +18,14 @@ def _check_relion():
     if v is None:
         return False, '%s does not report a version' % path, 'reinstall RELION >= 3.1'
     if v[:2] < (3, 1):
-        return False, 'RELION %s at %s: --external_reconstruct needs >= 3.1' % ('.'.join(map(str, v)), path), \
+        return False, 'RELION %s at %s: --external_reconstruct needs >= 3.1' % (relion.version_text(v), path), \
             'install RELION >= 3.1 and set RELION_HOME'
     for prog in ('relion_external_reconstruct', 'relion_postprocess', 'relion_project'):
         try:
             relion.find_program(prog)
         except relion.RelionError as e:
             return False, str(e), 'install a complete RELION >= 3.1'
-    text = 'RELION %s (%s)' % ('.'.join(map(str, v)), os.path.dirname(path))
+    text = 'RELION %s (%s)' % (relion.version_text(v), os.path.dirname(path))
     if v[:2] >= (4, 0):
         text += '; relion_dem asks relion_external_reconstruct to skip gridding, as RELION\'s own reconstruction'
     if v[0] >= 5:
@@ -65,7 +65,7 @@ def _check_pair():
         return None, 'no RELION found (see above)', None
     major = int(plugin.split('.')[0]) if plugin and plugin.split('.')[0].isdigit() else None
     how = TESTED_PAIRS.get((v[:2], major), 'no CI leg tests this pair')
-    return None, 'RELION %s with %s: %s' % ('.'.join(map(str, v)), 'scipion-em-relion %s' % plugin if plugin
+    return None, 'RELION %s with %s: %s' % (relion.version_text(v), 'scipion-em-relion %s' % plugin if plugin
                                              else 'no scipion-em-relion (command line)', how), None
 
 

@@ -243,11 +243,12 @@ that call (logged). Ramirez-Aportela, Carazo & Sorzano, IUCrJ (2022).
 
     def _validateRelion(self):
         from relion_dem.core.runtime.launch import extrec_executable, RefineError, MIN_RELION
+        from relion_dem.core.io.relion import version_text
         version = self._relionVersion()
         errors = []
         if version is not None and version[:2] < MIN_RELION:
             errors.append('RELION %s found; in-loop regularization needs --external_reconstruct, '
-                          'available from RELION 3.1.' % '.'.join(map(str, version)))
+                          'available from RELION 3.1.' % version_text(version))
         if '--blush' in (self.extraParams.get() or '').split():
             errors.append('--blush (Additional arguments) makes RELION 5 run Blush in place of the '
                           'external reconstruction, so the denoiser chosen under Regularization '

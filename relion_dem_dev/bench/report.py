@@ -265,21 +265,21 @@ def nyquist(res):
     return 2 * res['extra']['settings']['data']['voxel_size']
 
 
-def mean_sd_cell(st, key, nyquist=None, missing='–'):
-    """'mean ± sd'; a resolution whose every seed sits at ``nyquist`` is '≤ X (Nyquist)': the data may hold more."""
+def mean_sd_cell(st, key, nyquist_A=None, missing='–'):
+    """'mean ± sd'; a resolution whose every seed sits at ``nyquist_A`` is '≤ X (Nyquist)': the data may hold more."""
     s = st.get(key)
     if not s:
         return missing
-    if nyquist and s['mean'] <= nyquist + 0.005:          # every seed at Nyquist (values rounded to 0.01)
-        return fsc.resolution_text(nyquist, True)
+    if nyquist_A and s['mean'] <= nyquist_A + 0.005:      # every seed at Nyquist (values rounded to 0.01)
+        return fsc.resolution_text(nyquist_A, True)
     return '%.2f ± %.2f' % (s['mean'], s['sd'] or 0.0)
 
 
-def _cell(m, key, nyq):
+def _cell(m, key, voxel_size):
     """One run's value in the runs table (a resolution at Nyquist as '≤ X (Nyquist)')."""
     v = m.get(key)
-    if key in RESOLUTION_KEYS and v is not None and v <= nyq + 1e-6:
-        return fsc.resolution_text(nyq, True)
+    if key in RESOLUTION_KEYS and v is not None and fsc.at_nyquist(v, voxel_size):
+        return fsc.resolution_text(2 * voxel_size, True)
     return _fmt(v)
 
 
@@ -341,7 +341,7 @@ def markdown(res, pngs):
              '|' + '---|' * (len(METRIC_KEYS) + 1)]
     every = [(n, res['runs'][n]) for n in RUN_NAMES] + sorted(x['runs'].items())
     for name, m in every:
-        lines.append('| %s | ' % name + ' | '.join(_cell(m, k, nyquist(res)) for k in METRIC_KEYS) + ' |')
+        lines.append('| %s | ' % name + ' | '.join(_cell(m, k, s['data']['voxel_size']) for k in METRIC_KEYS) + ' |')
     lines += ['', 'relion: vanilla `relion_refine_mpi` (no external reconstruction); none_control (extra): the same '
               'refinement through relion_dem\'s runtime, unregularized; dem_from_first (extra): regularized from '
               'the first iteration; dem_no_guards (extra): without the FSC and do-no-harm guards; sidesplitter: '

@@ -7,15 +7,15 @@ import os
 import pytest
 
 from relion_dem.core.io.layout import RelionRun
-from relion_dem.core.io.relion import version
+from relion_dem.core.io.relion import version, version_text
 
 SCRIPT = os.path.join(os.path.dirname(__file__), '..', '..', 'benchmarks', 'relion_version_check.py')
 spec = importlib.util.spec_from_file_location('relion_version_check', SCRIPT)
 check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check)
 
-THIS = '.'.join(map(str, version('relion_refine') or ()))
-pytestmark = pytest.mark.skipif(not THIS, reason='relion_refine not installed')
+THIS = version_text(version('relion_refine'))
+pytestmark = pytest.mark.skipif(THIS == 'unknown', reason='relion_refine not installed')
 
 
 def _demo(tmp_path, made_by):

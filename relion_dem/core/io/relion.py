@@ -34,6 +34,11 @@ def version(program='relion_refine'):
     return tuple(int(g or 0) for g in m.groups()) if m else None
 
 
+def version_text(v):
+    """A :func:`version` tuple as messages and results write it (``'5.0.1'``; None: ``'unknown'``)."""
+    return '.'.join(map(str, v)) if v else 'unknown'
+
+
 def mpi_environment(env=None):
     """A copy of ``env`` that lets Open MPI run as root and oversubscribe small machines."""
     env = dict(os.environ if env is None else env)

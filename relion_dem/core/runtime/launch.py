@@ -17,7 +17,7 @@ import sys
 from relion_dem.core.runtime import config as config_mod
 from relion_dem.core.io import layout, star
 from relion_dem.core.enhancers import EnhancerError, create as create_enhancer
-from relion_dem.core.io.relion import RelionError, find_program, mpi_environment, version
+from relion_dem.core.io.relion import RelionError, find_program, mpi_environment, version, version_text
 
 MIN_RELION = (3, 1)
 
@@ -121,7 +121,7 @@ def plan(relion_args, settings, cwd=None, relion_version=None):
     v = relion_version if relion_version is not None else version('relion_refine')
     if v is not None and v[:2] < MIN_RELION:
         raise RefineError('RELION %s found; --external_reconstruct needs RELION >= 3.1'
-                          % '.'.join(map(str, v)))
+                          % version_text(v))
     settings = dict(settings)
     if settings.get('local_healpix_order') is None:
         local = option_value(args, '--auto_local_healpix_order')
