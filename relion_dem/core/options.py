@@ -19,9 +19,11 @@ def add_enhancer_arguments(group):
                        help='backend option (JSON value), repeatable, e.g. --enhancer-option dilate_A=8')
 
 
-def add_guard_arguments(group):
-    """``--no-fsc-guard`` (alias ``--no-guard``), ``--no-harm-guard`` and ``--harm-power-bound``."""
-    from relion_dem.core.guards.harm import POWER_BOUNDS
+def add_guard_arguments(group, directions=True):
+    """``--no-fsc-guard`` (alias ``--no-guard``), ``--no-harm-guard``, ``--harm-power-bound`` and,
+    with ``directions`` (in the refinement loop, where RELION hands over its weights),
+    ``--harm-directions``."""
+    from relion_dem.core.guards.harm import DIRECTIONS, POWER_BOUNDS
     from relion_dem.core.runtime.config import DEFAULTS
     group.add_argument('--no-fsc-guard', '--no-guard', dest='no_fsc_guard', action='store_true',
                        help='disable the FSC guard (enhanced map kept beyond FSC < 1/7)')
@@ -32,6 +34,11 @@ def add_guard_arguments(group):
                        help='how loud the do-no-harm guard lets a shell be: plain (the plain map\'s power, '
                             'RELION\'s confidence weighting; default) or data (the power the data support, '
                             '|P|^2/FSC)')
+    if directions:
+        group.add_argument('--harm-directions', choices=DIRECTIONS, default=DEFAULTS['harm_directions'],
+                           help='over which Fourier coefficients the do-no-harm guard judges each shell: all '
+                                '(default) or those the half\'s data sampled (RELION\'s back-projected '
+                                'weight; for a missing cone, where the network fills what the data lack)')
 
 
 def enhancer_options(items):
@@ -54,5 +61,9 @@ def enhancer_settings(a):
 
 
 def guard_settings(a):
-    """``fsc_guard``, ``harm_guard`` and ``harm_power_bound`` from parsed arguments."""
-    return dict(fsc_guard=not a.no_fsc_guard, harm_guard=not a.no_harm_guard, harm_power_bound=a.harm_power_bound)
+    """``fsc_guard``, ``harm_guard``, ``harm_power_bound`` (and ``harm_directions`` where parsed)
+    from parsed arguments."""
+    out = dict(fsc_guard=not a.no_fsc_guard, harm_guard=not a.no_harm_guard, harm_power_bound=a.harm_power_bound)
+    if hasattr(a, 'harm_directions'):
+        out['harm_directions'] = a.harm_directions
+    return out

@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from relion_dem.core.analysis import angles, fsc, runinfo
+from relion_dem.core.guards import harm
 from relion_dem.core.runtime import runlog
 
 from . import arms, data, summary
@@ -61,6 +62,8 @@ ARMS = {
     'dem_stalled_k1': dict(gate='stalled', gate_stall_iterations=1),
     # the do-no-harm guard's power bound |P|²/F instead of the plain map's power (core.guards.harm)
     'dem_stalled_data_bound': dict(gate='stalled', harm_power_bound='data'),
+    # the do-no-harm guard judging each shell over the directions the half's data sampled
+    'dem_stalled_sampled': dict(gate='stalled', harm_directions='sampled'),
 }
 RESCUE_PLAIN_DEG, RESCUE_ARM_DEG = 15.0, 10.0
 
@@ -312,11 +315,18 @@ def recommendation(results):
     return best, 'no break, then most rescues, then finest against local_searches (%s)' % text
 
 
-def power_bound_recommendation(results, arm='dem_stalled_data_bound', against='dem_stalled'):
-    """(bound, reason): the do-no-harm guard's power bound the gate results support. ``data``
-    (|P|²/F, arm ``dem_stalled_data_bound``) replaces ``plain`` (arm ``dem_stalled``, the same gate)
-    only with no break, on at least ``MIN_DATASETS`` data sets with ``MIN_SEEDS`` seeds, finer on
-    average over the paired seeds than the plain bound by more than the sd of the mean."""
+#: the do-no-harm guard's settings the gate benchmark compares: setting -> (arm, its value there,
+#: the shipped value's arm, the shipped value)
+GUARD_VARIANTS = {'harm_power_bound': ('dem_stalled_data_bound', 'data', 'dem_stalled', 'plain'),
+                  'harm_directions': ('dem_stalled_sampled', 'sampled', 'dem_stalled', 'all')}
+
+
+def guard_recommendation(results, setting):
+    """(value, reason): the value of the do-no-harm guard's ``setting`` (:data:`GUARD_VARIANTS`) the
+    gate results support. The variant replaces the shipped value (the same gate) only with no
+    break, on at least ``MIN_DATASETS`` data sets with ``MIN_SEEDS`` seeds, finer on average over
+    the paired seeds by more than the sd of the mean."""
+    arm, value, against, shipped = GUARD_VARIANTS[setting]
     diffs, breaks, datasets = [], 0, 0
     for r in results:
         rows = [s for s in r.get('per_seed', []) if arm in s and against in s]
@@ -326,25 +336,25 @@ def power_bound_recommendation(results, arm='dem_stalled_data_bound', against='d
         breaks += r['counts'].get(arm, {}).get('breaks', 0)
         diffs += [s[arm]['truth_res_masked_A'] - s[against]['truth_res_masked_A'] for s in rows]
     if not diffs:
-        return 'plain', 'no paired runs of the two bounds yet'
+        return shipped, 'no paired runs of %s %s and %s yet' % (setting, value, shipped)
     mean, sem = float(np.mean(diffs)), float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
-    text = ('data − plain bound %+.2f ± %.2f Å (mean ± sem, %d paired seeds, %d data set(s) with >= %d seeds), '
-            '%d break(s) with the data bound' % (mean, sem, len(diffs), datasets, MIN_SEEDS, breaks))
+    text = ('%s %s − %s %+.2f ± %.2f Å (mean ± sem, %d paired seeds, %d data set(s) with >= %d seeds), '
+            '%d break(s) with %s' % (setting, value, shipped, mean, sem, len(diffs), datasets, MIN_SEEDS, breaks,
+                                      value))
     if breaks == 0 and datasets >= MIN_DATASETS and mean < -sem:
-        return 'data', text
-    return 'plain', text
+        return value, text
+    return shipped, text
 
 
-#: a Fourier coefficient counts as sampled by a half-map's data when its back-projected weight is
-#: at least this fraction of the 90th percentile of its shell's weights
-SAMPLED_FRACTION = 0.1
+def power_bound_recommendation(results):
+    """(bound, reason): :func:`guard_recommendation` of ``harm_power_bound``."""
+    return guard_recommendation(results, 'harm_power_bound')
 
 
 def sampling_coverage(star_path, shells):
     """Fraction of the coefficients of Fourier shells 1 .. ``shells`` that the call's data sampled
-    (:data:`SAMPLED_FRACTION`), from the request's weight map (RELION's back-projected CTF² sums,
-    ``_rlnExtReconsWeight``); None when the map is gone. A guard that judged each shell only over
-    the sampled directions would differ from today's only on the rest."""
+    (:func:`relion_dem.core.guards.harm.sampled_coefficients`, from the request's weight map:
+    RELION's back-projected CTF² sums, ``_rlnExtReconsWeight``); None when the map is gone."""
     from relion_dem.core.io import mrc, star as star_io
     from relion_dem.core.maths import fourier
     weight_path = os.path.splitext(star_path)[0] + '_weight.mrc'
@@ -353,12 +363,8 @@ def sampling_coverage(star_path, shells):
     box = star_io.first_value(star_path, '_rlnOriginalImageSize', int)
     w = fourier.from_padded_halfcomplex(mrc.read(weight_path)[0], box)
     idx = fourier.radial_index((box,) * 3)
-    sampled = counted = 0
-    for k in range(1, shells + 1):
-        v = w[idx == k]
-        sampled += int(np.sum(v >= SAMPLED_FRACTION * np.percentile(v, 90)))
-        counted += v.size
-    return sampled / counted
+    sampled = harm.sampled_coefficients(w, shells + 1)
+    return float(sampled[(idx >= 1) & (idx <= shells)].mean())
 
 
 def guard_activity(log_path):
@@ -454,7 +460,8 @@ def write_trajectories(name, work, out):
 
 def write_guard_report(work, out):
     """``gate-guards.{json,md}``: :func:`guard_activity` of every regularized arm of every seed
-    under ``work`` (``benchmarks/work``), and the mean per data set and arm."""
+    under ``work`` (``benchmarks/work``), and the mean per data set and arm. Runs measured earlier
+    (``gate-guards.json`` in ``out``) whose folders are gone are kept as they were measured."""
     import glob
     rows = []
     for log_path in sorted(glob.glob(os.path.join(work, 'gate-*', 'seed*', 'runs', 'dem_*', 'run_relion_dem.jsonl'))):
@@ -462,18 +469,23 @@ def write_guard_report(work, out):
         act = guard_activity(log_path)
         if act['calls']:
             rows.append(dict(dataset=parts[-5][len('gate-'):], seed=int(parts[-4][4:]), arm=parts[-2], **act))
+    earlier = os.path.join(out, 'gate-guards.json')
+    if os.path.exists(earlier):
+        with open(earlier) as f:
+            measured = {(r['dataset'], r['seed'], r['arm']) for r in rows}
+            rows += [r for r in json.load(f)['per_run'] if (r['dataset'], r['seed'], r['arm']) not in measured]
     groups = {}
     for r in rows:
         groups.setdefault((r['dataset'], r['arm']), []).append(r)
     lines = ['# What the guards did in the gate benchmark\'s regularized calls', '',
-             'Per data set and arm, over the seeds whose run folders are in `%s`: regularized half calls, '
+             'Per data set and arm, over the seeds whose run folders were in `%s` when measured: regularized half calls, '
              'and per call the mean number of shells the do-no-harm guard checked, replaced by the plain map '
              'and scaled down to its power bound, whole-call fallbacks, and the FSC guard\'s first plain '
              'shell (`relion_dem_dev.bench.gate --guards`). *sampled*: the fraction of the coefficients of '
              'the checked shells whose back-projected weight (the request\'s `_rlnExtReconsWeight`) is at least '
              '%g of its shell\'s 90th percentile, i.e. the directions the half-map\'s data reached as RELION '
-             'assigned them (where the weight maps are still in the run folders).'
-             % (os.path.relpath(work, REPO), SAMPLED_FRACTION), '',
+             'assigned them and the coefficients `harm_directions` `sampled` judges (where the weight maps are '
+             'still in the run folders).' % (os.path.relpath(work, REPO), harm.SAMPLED_WEIGHT), '',
              '| data set | arm | seeds | calls | regularized | fallbacks | checked | replaced | scaled | FSC cutoff | sampled |',
              '|---|---|---|---|---|---|---|---|---|---|---|']
     summary = []
@@ -628,6 +640,7 @@ def write_summary(out):
     results += standard
     gate, why = recommendation(results)
     bound, bound_why = power_bound_recommendation(results)
+    directions, directions_why = guard_recommendation(results, 'harm_directions')
     rows = ['# Gate benchmark: summary', '',
             '`gate-<data set>.md`: the gate benchmark (struggling data); `standard-<id>`: the standard '
             'benchmark\'s repeats, whose `dem` arm is the runtime\'s default gate when it ran and `dem_from_first` '
@@ -640,6 +653,7 @@ def write_summary(out):
                  'today\'s runtime, and left out: %s.' % (MIN_SEEDS, '; '.join(superseded)), '']
     rows += [
             '**Recommended power bound of the do-no-harm guard: `%s`** — %s.' % (bound, bound_why), '',
+            '**Recommended directions of the do-no-harm guard: `%s`** — %s.' % (directions, directions_why), '',
             '| data set | seeds | arm | rescues | breaks | mean Δ map vs truth (Å) |', '|---|---|---|---|---|---|']
     for r in results:
         label = r['dataset'] + (' (revision 1)' if r.get('plain_path_revision', 2) == 1 else '')
@@ -661,7 +675,8 @@ def write_summary(out):
     every = [dict(g, arm=arm) for arm in ARMS if arm != 'relion' for g in targets(results, arm[len('dem_'):])]
     every.sort(key=lambda g: g['dataset'])
     rows += ['', 'Every arm on the same data sets (`dem_stalled_k1`: opened at the first iteration without '
-             'resolution gain; `dem_stalled_data_bound`: the do-no-harm guard\'s data power bound):', '',
+             'resolution gain; `dem_stalled_data_bound`: the do-no-harm guard\'s data power bound; '
+             '`dem_stalled_sampled`: the do-no-harm guard judging each shell over the sampled directions):', '',
              '| data set | arm | seeds | map vs truth (Å) | finer than relion | × oracle | rescues | breaks |',
              '|---|---|---|---|---|---|---|---|']
     for g in every:
@@ -677,6 +692,7 @@ def write_summary(out):
                                              c['detail']) for c in checks]
     write_json_and_markdown(os.path.join(out, 'gate-summary'), dict(controls=checks,
         recommended=gate, reason=why, recommended_power_bound=bound, power_bound_reason=bound_why,
+        recommended_directions=directions, directions_reason=directions_why,
         datasets=[r['dataset'] for r in results], superseded=superseded,
         counts={r['dataset']: r['counts'] for r in results}, targets=goals,
         targets_every_arm=every), '\n'.join(rows) + '\n')

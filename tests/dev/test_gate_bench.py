@@ -83,6 +83,12 @@ def test_shipped_power_bound_is_the_benchmark_recommendation():
     assert config.DEFAULTS['harm_power_bound'] == summary['recommended_power_bound'], summary['power_bound_reason']
 
 
+def test_shipped_guard_directions_are_the_benchmark_recommendation():
+    with open(os.path.join(RESULTS, 'gate-summary.json')) as f:
+        summary = json.load(f)
+    assert config.DEFAULTS['harm_directions'] == summary['recommended_directions'], summary['directions_reason']
+
+
 def test_data_bound_needs_paired_seeds_without_a_break():
     def result(diffs, breaks=0):
         per_seed = [dict(seed=i, dem_stalled=dict(truth_res_masked_A=8.0),

@@ -15,7 +15,7 @@ half-map) and in ``denoise`` (the average of both halves).
 4. the result must be finite.
 
 Settings (the run configuration's keys): ``fsc_guard``, ``harm_guard``, ``harm_power_bound``,
-``guard_threshold``.
+``harm_directions``, ``guard_threshold``.
 """
 import collections
 
@@ -64,10 +64,12 @@ def refusal(fsc, box, settings):
     return None
 
 
-def apply(enhanced, plain, fsc, settings, full_map=False):
+def apply(enhanced, plain, fsc, settings, full_map=False, weight=None):
     """Both guards on ``enhanced`` against ``plain`` with the gold-standard ``fsc``; returns
     (map, :class:`Outcome`). On a fallback the map is ``plain`` itself. ``full_map``: ``plain``
-    is the average of both halves (``denoise``), not one half-map."""
+    is the average of both halves (``denoise``), not one half-map. ``weight``: the half's
+    back-projected weight at the map's ``rfftn`` coefficients, which ``harm_directions``
+    ``sampled`` needs (without it every direction is judged)."""
     if enhanced.shape != plain.shape:
         raise ValueError('guards: enhanced map %s and plain map %s differ in shape' % (enhanced.shape, plain.shape))
     use_fsc, use_harm = settings.get('fsc_guard'), settings.get('harm_guard')
@@ -80,8 +82,12 @@ def apply(enhanced, plain, fsc, settings, full_map=False):
         fsc = np.asarray(fsc, dtype=float)[:needed_shells(plain.shape[0])]
     result = enhanced
     if use_harm:
-        result, verdict = harm_guard.apply(result, plain, fsc, fsc_guard.cutoff_shell(fsc, threshold), full_map,
-                                           settings.get('harm_power_bound', 'plain'))
+        cutoff = fsc_guard.cutoff_shell(fsc, threshold)
+        sampled = None
+        if settings.get('harm_directions', 'all') == 'sampled' and weight is not None:
+            sampled = harm_guard.sampled_coefficients(weight, cutoff)
+        result, verdict = harm_guard.apply(result, plain, fsc, cutoff, full_map,
+                                           settings.get('harm_power_bound', 'plain'), sampled)
         if verdict.whole_call:
             return plain, Outcome(verdict.reason, verdict, None)
     if use_fsc:

@@ -36,6 +36,22 @@ tests/core/guards/test_harm.py, the truth's ratio came within 1 % of this limit)
 serves alignment better is measured by the gate benchmark (``relion_dem_dev.bench.gate``, arm
 ``dem_stalled_data_bound``).
 
+Anisotropic sampling (``harm_directions``; default ``all``). F_k is a power-weighted average over
+the shell's coefficients, and a coefficient the half's data barely reached holds almost nothing
+in either half (RELION's prior shrinks it by w/(w + 1/τ²) towards zero), so F_k describes the
+coefficients the data sampled. On the others the model fails: P ≈ 0 while S is not, and a
+network that puts the truth there (what a missing cone lacks) counts as M in (1) and as excess
+power. With ``sampled`` the guard reads RELION's back-projected weight w of the request
+(``_rlnExtReconsWeight``) and judges each shell by (1) and the power bound over its sampled
+coefficients only: w at least :data:`SAMPLED_WEIGHT` of the shell's 90th-percentile weight (a
+tenth of the SSNR of its well-sampled directions; a percentile so that a few over-sampled
+coefficients do not set the scale). Erasing or misplacing density shows there as before. The
+unsampled coefficients of a shell cannot be judged against data; what bounds them is that a
+molecule's shell power is nearly isotropic (Wilson statistics), so per coefficient they may hold
+the power the sampled ones may, within a factor :data:`ANISOTROPY` and two standard errors of
+the two mean powers, and are scaled down to that where louder. A failing shell takes
+the plain map's coefficients in every direction.
+
 Rule, using only this half's plain and enhanced maps and the current gold-standard FSC
 (never the other half's map):
 
@@ -67,20 +83,57 @@ MAX_FAILING_SIGNAL = 0.25
 MIN_TOLERANCE = 0.02
 #: how loud an enhanced shell may be: ``plain`` (the plain map's power) or ``data`` (|P|²/F)
 POWER_BOUNDS = ('plain', 'data')
+#: over which coefficients a shell is judged: ``all``, or ``sampled`` by the half's data
+DIRECTIONS = ('all', 'sampled')
+#: a coefficient counts as sampled when its back-projected weight is at least this fraction of
+#: the 90th percentile of its shell's weights
+SAMPLED_WEIGHT = 0.1
+#: how much more power per coefficient the unsampled directions of a shell may hold than its
+#: sampled ones may (a molecule's shell power is isotropic only on average; elongated ones differ
+#: between directions at low resolution, and neighbouring coefficients are correlated)
+ANISOTROPY = 2.0
 
 Verdict = collections.namedtuple('Verdict', 'whole_call shells_checked shells_replaced shells_scaled '
-                                            'failing_signal_fraction worst_margin reason')
+                                            'failing_signal_fraction worst_margin reason sampled_fraction',
+                                 defaults=(None,))
 Verdict.__doc__ = """What the guard decided: ``whole_call`` (fall back to the plain map), the shells
-checked, replaced by the plain map and scaled down, the failing fraction of the signal, the
-smallest FSC(E, P) − (F − t) over the shells checked, and a sentence for the log."""
+checked, replaced by the plain map and scaled down (in any direction), the failing fraction of
+the signal, the smallest FSC(E, P) − (F − t) over the shells checked, a sentence for the log, and
+the fraction of the checked coefficients judged (None: all directions)."""
 
 
-def shell_statistics(enhanced, plain, n_shells):
-    """Per shell 0 .. n_shells-1: FSC(enhanced, plain), power ratio enhanced/plain, plain power,
-    number of coefficients; and the two transforms with the shell index of each coefficient."""
+def sampled_coefficients(weight, n_shells):
+    """Which coefficients of shells 0 .. n_shells-1 the half's data sampled: ``weight`` (RELION's
+    back-projected weight at the coefficients of the map's ``rfftn``,
+    :func:`~relion_dem.core.maths.fourier.from_padded_halfcomplex`) at least
+    :data:`SAMPLED_WEIGHT` of its shell's 90th percentile. A boolean array of ``weight``'s shape;
+    True beyond the shells."""
+    weight = np.asarray(weight, dtype=np.float64)
+    box = weight.shape[0]
+    if weight.shape != (box, box, box // 2 + 1):
+        raise ValueError('do-no-harm guard: weight of shape %s is not the half-complex transform of a cube'
+                         % (weight.shape,))
+    idx = fourier.radial_index((box,) * 3).ravel()
+    w = weight.ravel()
+    sampled = np.ones(w.shape, bool)
+    order = np.argsort(idx, kind='stable')
+    edges = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=n_shells))])
+    for k in range(min(n_shells, len(edges) - 1)):
+        members = order[edges[k]:edges[k + 1]]
+        if members.size:
+            sampled[members] = w[members] >= SAMPLED_WEIGHT * np.percentile(w[members], 90)
+    return sampled.reshape(weight.shape)
+
+
+def shell_statistics(enhanced, plain, n_shells, sampled=None):
+    """Per shell 0 .. n_shells-1, over its ``sampled`` coefficients (None: all): FSC(enhanced,
+    plain), power ratio enhanced/plain, plain power, number of coefficients; and the two
+    transforms with the shell index of each coefficient."""
     fe, fp = np.fft.rfftn(np.asarray(enhanced, np.float64)), np.fft.rfftn(np.asarray(plain, np.float64))
     idx = fourier.radial_index(plain.shape)
     inside = idx < n_shells
+    if sampled is not None:
+        inside &= sampled
     i = idx[inside]
     e, p = fe[inside], fp[inside]
     cross = np.bincount(i, (e * np.conj(p)).real, n_shells)
@@ -108,11 +161,12 @@ def power_limit(fsc, bound):
     return np.ones_like(fsc) if bound == 'plain' else 1.0 / np.maximum(fsc, 1e-3)
 
 
-def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain'):
+def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain', sampled=None):
     """Check ``enhanced`` against ``plain`` in shells 1 .. cutoff-1 (``fsc``: the gold-standard
     FSC per shell; ``plain`` one half-map, or with ``full_map`` the average of both; ``power_bound``:
-    one of :data:`POWER_BOUNDS`). Returns (map, :class:`Verdict`); when ``verdict.whole_call`` the
-    map is ``plain`` itself."""
+    one of :data:`POWER_BOUNDS`; ``sampled``: judge each shell over these coefficients only,
+    :func:`sampled_coefficients`, None: all). Returns (map, :class:`Verdict`); when
+    ``verdict.whole_call`` the map is ``plain`` itself."""
     if enhanced.shape != plain.shape:
         raise ValueError('do-no-harm guard: enhanced map %s and plain map %s differ in shape'
                          % (enhanced.shape, plain.shape))
@@ -122,7 +176,10 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain'):
     n = int(min(cutoff, len(fsc)))
     if n < 2:
         return enhanced, Verdict(False, 0, [], 0, 0.0, None, 'no resolved shell to check')
-    corr, ratio, pp, count, fe, fp, idx = shell_statistics(enhanced, plain, n)
+    if sampled is not None and sampled.shape != (plain.shape[0], plain.shape[1], plain.shape[2] // 2 + 1):
+        raise ValueError('do-no-harm guard: sampled coefficients %s do not match the %s map'
+                         % (sampled.shape, plain.shape))
+    corr, ratio, pp, count, fe, fp, idx = shell_statistics(enhanced, plain, n, sampled)
     tol = tolerance(count, fsc[:n])
     shells = np.arange(1, n)
     margin = corr[shells] - (fsc[shells] - tol[shells])
@@ -134,6 +191,29 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain'):
     limit = power_limit(fsc[:n], power_bound)
     slack = 1.0 + (tol if power_bound == 'plain' else np.maximum(tol, 2.0 / np.sqrt(np.maximum(count, 1))))
     scaled = [int(k) for k in shells if k not in failing and ratio[k] > limit[k] * slack[k]]
+    inside = idx < n
+    k = idx[inside]
+    gain = np.ones(n)
+    gain[scaled] = np.sqrt(limit[scaled] / ratio[scaled])
+    coefficient_gain = gain[k]
+    judged = None
+    if sampled is not None:
+        # the unsampled coefficients may hold, per coefficient, the power the sampled ones may
+        judged = sampled[inside]
+        rest = k[~judged]
+        pe_rest = np.bincount(rest, np.abs(fe[inside][~judged]) ** 2, n)
+        n_rest = np.bincount(rest, minlength=n)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            allowed = limit * pp / np.maximum(count, 1)
+            per = np.where(n_rest > 0, pe_rest / np.maximum(n_rest, 1), 0.0)
+            # two standard errors of the difference of two mean powers (each about 1/√n)
+            rest_slack = np.maximum(slack, 1.0 + 2.0 * np.sqrt(1.0 / np.maximum(count, 1) + 1.0 / np.maximum(n_rest, 1)))
+            loud = [int(j) for j in shells if j not in failing and n_rest[j]
+                    and per[j] > ANISOTROPY * allowed[j] * rest_slack[j]]
+        rest_gain = np.ones(n)
+        rest_gain[loud] = np.sqrt(ANISOTROPY * allowed[loud] / per[loud])
+        coefficient_gain = np.where(judged, coefficient_gain, rest_gain[k])
+        scaled = sorted(set(scaled) | set(loud))
     worst = float(margin.min())
     if fraction > MAX_FAILING_SIGNAL:
         reason = ('do-no-harm guard: the enhanced map disagrees with the data (FSC with the plain map below '
@@ -143,15 +223,16 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain'):
                               round(worst, 4), reason)
     weight = np.ones(n)             # of the enhanced coefficients, per shell
     weight[failing] = 0.0
-    gain = np.ones(n)
-    gain[scaled] = np.sqrt(limit[scaled] / ratio[scaled])
-    inside = idx < n
-    k = idx[inside]
     out = fe.copy()
-    out[inside] = weight[k] * gain[k] * fe[inside] + (1.0 - weight[k]) * fp[inside]
+    out[inside] = weight[k] * coefficient_gain * fe[inside] + (1.0 - weight[k]) * fp[inside]
     result = np.fft.irfftn(out, s=plain.shape, axes=(0, 1, 2)).astype(np.float32)
     reason = ('do-no-harm guard: %d shell(s) replaced by the plain map (%.0f%% of the signal in gross '
               'disagreement), %d scaled down to the %s power bound' % (len(failing), 100 * fraction, len(scaled), power_bound)
               if len(failing) or scaled else 'do-no-harm guard: enhanced map agrees with the data')
-    return result, Verdict(False, len(shells), [int(k) for k in failing], len(scaled), round(fraction, 4),
-                           round(worst, 4), reason)
+    share = None
+    if judged is not None:
+        checked = k >= 1
+        share = round(float(judged[checked].mean()), 4) if checked.any() else 1.0
+        reason += ', judged over the sampled directions (%.0f%% of the coefficients)' % (100 * share)
+    return result, Verdict(False, len(shells), [int(j) for j in failing], len(scaled), round(fraction, 4),
+                           round(worst, 4), reason, share)

@@ -193,7 +193,7 @@ def build_parser():
     p.add_argument('--out', required=True, help='output map (OUT.mrc; also OUT_provenance.mrc, OUT.json)')
     options.add_enhancer_arguments(p)
     p.add_argument('--mask', help='soft mask (0..1) for the provenance statistics (default: automatic)')
-    options.add_guard_arguments(p)
+    options.add_guard_arguments(p, directions=False)
     p.add_argument('--timeout', type=float, default=1800.0, help='seconds before the enhancer is killed')
     p.add_argument('--force', action='store_true', help='replace existing outputs (never an input)')
     return p

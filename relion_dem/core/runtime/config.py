@@ -12,7 +12,7 @@ and the Scipion form do.
 import json
 import os
 
-from relion_dem.core.guards.harm import POWER_BOUNDS
+from relion_dem.core.guards.harm import DIRECTIONS, POWER_BOUNDS
 from relion_dem.core.guards.threshold import THRESHOLD
 from relion_dem.core.io.atomic import atomic_output
 from relion_dem.core.io.layout import RelionRun
@@ -32,6 +32,7 @@ DEFAULTS = {
     'fsc_guard': True,             # FSC guard: plain map beyond FSC < guard_threshold (core.guards.fsc)
     'harm_guard': True,            # do-no-harm guard inside the resolved shells (core.guards.harm)
     'harm_power_bound': 'plain',   # its power bound per shell: 'plain' (|P|²) or 'data' (|P|²/F)
+    'harm_directions': 'all',      # it judges each shell over 'all' coefficients or those 'sampled'
     'guard_threshold': THRESHOLD,
     'timeout_s': 1800.0,           # the enhancer is killed (whole process group) after this
     'device_lock': None,           # lock file shared by halves that use one GPU; None: no lock
@@ -78,6 +79,9 @@ def validate(cfg, source='<config>'):
     if out['harm_power_bound'] not in POWER_BOUNDS:
         raise ConfigError('%s: harm_power_bound %r is not one of %s'
                           % (source, out['harm_power_bound'], ', '.join(POWER_BOUNDS)))
+    if out['harm_directions'] not in DIRECTIONS:
+        raise ConfigError('%s: harm_directions %r is not one of %s'
+                          % (source, out['harm_directions'], ', '.join(DIRECTIONS)))
     if not isinstance(out['enhancer_options'], dict):
         raise ConfigError('%s: enhancer_options must be a JSON object' % source)
     for key in ('timeout_s', 'lock_timeout_s', 'guard_threshold', 'gate_iteration', 'gate_stall_iterations'):

@@ -35,6 +35,7 @@ from relion_dem.core import guards
 from relion_dem.core.runtime import gate, isolation, runlog
 from relion_dem.core.io import atomic, layout, mrc, star
 from relion_dem.core.io.layout import RelionRun
+from relion_dem.core.maths import fourier
 from relion_dem.core.enhancers import CallContext, EnhancerError, create as create_enhancer
 from relion_dem.core.enhancers.process import EnhancerFailure, check_enhanced, run_enhancer
 from relion_dem.core.io.relion import find_program, RelionError
@@ -71,6 +72,19 @@ def read_request(path):
         return blocks, general, fsc
     except (star.StarError, ValueError) as e:
         raise ReconstructionError(str(e))
+
+
+def request_weight(star_path, box):
+    """RELION's back-projected weight of the call (``_rlnExtReconsWeight``) at the coefficients of
+    a ``box``³ map's ``rfftn``, for the do-no-harm guard's ``harm_directions`` ``sampled``;
+    EnhancerFailure naming the file when it is unusable (the guard cannot judge: plain map)."""
+    _, general, _ = read_request(star_path)
+    path = general.get('_rlnExtReconsWeight')
+    try:
+        return fourier.from_padded_halfcomplex(mrc.read(path)[0], box)
+    except (OSError, ValueError, mrc.MapError) as e:
+        raise EnhancerFailure('%s: weight %s unusable for the do-no-harm guard\'s sampled directions (%s); '
+                              'plain map kept' % (star_path, path, e))
 
 
 def run_log_path(cfg, call):
@@ -315,12 +329,17 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     enhanced = check_enhanced(out, plain, voxel)
     if cfg.get('keep_maps'):
         mrc.write(os.path.splitext(star_path)[0] + '_enhanced.mrc', enhanced, voxel)
-    result, outcome = guards.apply(enhanced, plain, fsc, cfg)
+    weight = None
+    if cfg.get('harm_guard') and cfg.get('harm_directions') == 'sampled':
+        weight = request_weight(star_path, plain.shape[0])
+    result, outcome = guards.apply(enhanced, plain, fsc, cfg, weight=weight)
     if outcome.harm is not None:
         v = outcome.harm
         record['harm_guard'] = dict(shells_checked=v.shells_checked, shells_replaced=v.shells_replaced,
                                     shells_scaled=v.shells_scaled, worst_margin=v.worst_margin,
                                     failing_signal_fraction=v.failing_signal_fraction)
+        if v.sampled_fraction is not None:
+            record['harm_guard']['sampled_fraction'] = v.sampled_fraction
     if outcome.cutoff is not None:
         record['fsc_guard_shell'] = outcome.cutoff
         if outcome.cutoff < guards.needed_shells(plain.shape[0]):

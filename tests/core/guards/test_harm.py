@@ -125,3 +125,85 @@ def test_unknown_power_bound_is_refused(halves):
     truth, h1, _, f = halves
     with pytest.raises(ValueError, match='power bound'):
         harm_guard.apply(truth, h1, f, cutoff(f), power_bound='loud')
+
+
+@pytest.fixture(scope='module')
+def cone():
+    """The halves of a 0-40° tilt series: coefficients within 50° of the z axis were never sampled
+    (RELION's weight ~0 there, its MAP reconstruction 0), the gold-standard FSC of those halves,
+    and the weight."""
+    rng = np.random.default_rng(3)
+    r = np.linalg.norm(np.indices((BOX,) * 3) - BOX // 2, axis=0)
+    truth = ndimage.gaussian_filter(rng.standard_normal((BOX,) * 3), 1.2) * (r < 16)
+    truth /= truth.std()
+    fz = np.fft.fftfreq(BOX)[:, None, None]
+    radius = np.sqrt(fz ** 2 + np.fft.fftfreq(BOX)[None, :, None] ** 2 + np.fft.rfftfreq(BOX)[None, None, :] ** 2)
+    missing = np.abs(fz) > np.cos(np.radians(50)) * np.maximum(radius, 1e-9)
+    weight = np.where(missing, 1e-3, 1.0) * (1 + 0.3 * rng.random(missing.shape))
+
+    def half():
+        f = np.fft.rfftn(truth + 0.6 * rng.standard_normal(truth.shape))
+        f[missing] = 0
+        return np.fft.irfftn(f, s=truth.shape).astype(np.float32)
+    h1, h2 = half(), half()
+    return truth, h1, fsc(h1, h2), weight, missing
+
+
+def test_sampled_coefficients_are_the_directions_the_data_reached(cone):
+    _, _, _, weight, missing = cone
+    sampled = harm_guard.sampled_coefficients(weight, BOX // 2)
+    idx = fourier.radial_index((BOX,) * 3)
+    judged = (idx >= 2) & (idx < BOX // 2)
+    assert np.mean(sampled[judged] == ~missing[judged]) > 0.99
+    assert np.all(sampled[idx >= BOX // 2])
+    with pytest.raises(ValueError, match='half-complex'):
+        harm_guard.sampled_coefficients(weight[:, :, :-1], BOX // 2)
+
+
+def test_truth_in_the_missing_cone_is_kept_when_judged_over_the_sampled_directions(cone):
+    """What a missing cone lacks is what a good network adds: judged over every coefficient the
+    truth fails (1) in the strong shells and loses its fill-in; judged over the sampled ones it
+    passes, and the result is closer to the truth inside the cone."""
+    truth, h1, f, weight, missing = cone
+    n = cutoff(f)
+    sampled = harm_guard.sampled_coefficients(weight, n)
+    all_out, everywhere = harm_guard.apply(truth.astype(np.float32), h1, f, n)
+    out, judged = harm_guard.apply(truth.astype(np.float32), h1, f, n, sampled=sampled)
+    assert len(everywhere.shells_replaced) >= 3 and everywhere.sampled_fraction is None
+    assert judged.shells_replaced == [] and judged.shells_scaled == 0 and not judged.whole_call
+    assert 0.55 < judged.sampled_fraction < 0.75 and 'sampled directions' in judged.reason
+    assert np.allclose(out, truth, atol=1e-4 * np.abs(truth).max())
+    idx = fourier.radial_index(h1.shape)
+    cone_shells = missing & (idx >= 1) & (idx < n)
+    err = lambda m: np.sum(np.abs(np.fft.rfftn(m)[cone_shells] - np.fft.rfftn(truth)[cone_shells]) ** 2)
+    assert err(out) < 0.5 * err(all_out)
+
+
+def test_erasure_is_caught_over_the_sampled_directions(cone):
+    truth, h1, f, weight, _ = cone
+    other = ndimage.gaussian_filter(np.random.default_rng(9).standard_normal(truth.shape), 1.2)
+    other *= truth.std() / other.std()
+    sampled = harm_guard.sampled_coefficients(weight, cutoff(f))
+    out, v = harm_guard.apply(other.astype(np.float32), h1, f, cutoff(f), sampled=sampled)
+    assert v.whole_call and out is h1 and v.failing_signal_fraction > 0.9
+
+
+def test_invented_power_in_the_missing_cone_is_scaled_to_the_sampled_directions(cone):
+    """Density the data cannot judge is bounded by isotropy: per coefficient, the unsampled
+    directions of a shell hold no more power than its sampled ones may (within the anisotropy
+    allowed)."""
+    truth, h1, f, weight, missing = cone
+    n = cutoff(f)
+    idx = fourier.radial_index(h1.shape)
+    fe = np.fft.rfftn(wiener(h1, f))
+    loud = np.fft.rfftn(5.0 * np.random.default_rng(7).standard_normal(h1.shape))
+    fe[missing] = loud[missing]
+    invented = np.fft.irfftn(fe, s=h1.shape).astype(np.float32)
+    sampled = harm_guard.sampled_coefficients(weight, n)
+    out, v = harm_guard.apply(invented, h1, f, n, sampled=sampled)
+    assert not v.whole_call and v.shells_scaled >= n // 2, v
+    fo, fp = np.fft.rfftn(out), np.fft.rfftn(h1)
+    for k in range(1, n):
+        in_cone, seen = missing & (idx == k), sampled & (idx == k)
+        if k not in v.shells_replaced and in_cone.any():
+            assert np.mean(np.abs(fo[in_cone]) ** 2) <= 1.01 * harm_guard.ANISOTROPY * np.mean(np.abs(fp[seen]) ** 2)

@@ -16,6 +16,7 @@ def test_defaults_fill_in():
     ({'enhancr': 'none'}, 'unknown setting(s) enhancr'),
     ({'enhancer': 'magic'}, "enhancer 'magic' is not one of"),
     ({'gate': 'sometimes'}, "gate 'sometimes' is not one of"),
+    ({'harm_directions': 'some'}, "harm_directions 'some' is not one of all, sampled"),
     ({'timeout_s': -1}, 'timeout_s must be a non-negative number'),
     ({'voxel_size': 0}, 'voxel_size must be a positive number'),
     ({'minres_map': 2.5}, 'minres_map must be a non-negative integer'),

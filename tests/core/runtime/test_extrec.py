@@ -310,6 +310,22 @@ def test_harm_guard_puts_back_the_data_where_the_network_lost_it(run_dir):
 
 
 @pytest.mark.fault
+def test_harm_guard_over_the_sampled_directions_reads_relions_weight(run_dir):
+    """``harm_directions`` ``sampled``: the guard reads the request's back-projected weight and
+    judges each shell over the coefficients the half's data reached (this run's orientations
+    cover the sphere: nearly all), and still puts the data back where the network lost it."""
+    star_path = make_run(run_dir)
+    write_config('Refine', enhancer='command', enhancer_options=faulty('decorrelate-band'),
+                 harm_directions='sampled')
+    proc = run_extrec(star_path)
+    assert proc.returncode == 0, proc.stderr
+    rec, = runlog.read('Refine/run_relion_dem.jsonl')
+    assert rec['regularized'] and rec['fallback'] is None
+    assert rec['harm_guard']['shells_replaced'] == [6, 7]
+    assert 0.8 < (rec['harm_guard'].get('sampled_fraction') or 0) <= 1.0, rec['harm_guard']
+
+
+@pytest.mark.fault
 def test_harm_guard_falls_back_when_the_structure_is_lost(run_dir):
     """Shells 1-4 (the molecule's shape, most of the signal) decorrelated: the whole call
     falls back to the plain reconstruction, with the reason logged."""

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from relion_dem.core.runtime import launch as refine
+from relion_dem.core.runtime import config, launch as refine
 from relion_dem import cli
 from conftest import needs_relion
 
@@ -56,3 +56,12 @@ def test_cli_dry_run_and_bad_option(inputs, monkeypatch, capsys):
     assert 'relion_refine_mpi' in out and '--external_reconstruct' in out
     assert cli.main(['refine', '--enhancer', 'command', '--'] + BASE) == 2
     assert 'option argv must be a list' in capsys.readouterr().err
+
+
+@needs_relion
+def test_cli_guard_options_reach_the_run_configuration(inputs, monkeypatch):
+    monkeypatch.chdir(inputs)
+    assert cli.main(['refine', '--dry-run', '--enhancer', 'classical', '--harm-directions', 'sampled',
+                     '--harm-power-bound', 'data', '--'] + BASE) == 0
+    cfg = config.load(str(inputs / 'Refine' / 'run_relion_dem.json'))
+    assert cfg['harm_directions'] == 'sampled' and cfg['harm_power_bound'] == 'data' and cfg['harm_guard']
