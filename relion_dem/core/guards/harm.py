@@ -215,12 +215,13 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain', sam
         coefficient_gain = np.where(judged, coefficient_gain, rest_gain[k])
         scaled = sorted(set(scaled) | set(loud))
     worst = float(margin.min())
+    share = None if judged is None else round(float(judged[k >= 1].mean()), 4)
     if fraction > MAX_FAILING_SIGNAL:
         reason = ('do-no-harm guard: the enhanced map disagrees with the data (FSC with the plain map below '
                   'half the gold-standard FSC) in %d of %d resolved shells, %.0f%% of the signal; plain '
                   'reconstruction kept' % (int(gross.sum()), len(shells), 100 * fraction))
         return plain, Verdict(True, len(shells), [int(k) for k in failing], 0, round(fraction, 4),
-                              round(worst, 4), reason)
+                              round(worst, 4), reason, share)
     weight = np.ones(n)             # of the enhanced coefficients, per shell
     weight[failing] = 0.0
     out = fe.copy()
@@ -229,10 +230,7 @@ def apply(enhanced, plain, fsc, cutoff, full_map=False, power_bound='plain', sam
     reason = ('do-no-harm guard: %d shell(s) replaced by the plain map (%.0f%% of the signal in gross '
               'disagreement), %d scaled down to the %s power bound' % (len(failing), 100 * fraction, len(scaled), power_bound)
               if len(failing) or scaled else 'do-no-harm guard: enhanced map agrees with the data')
-    share = None
-    if judged is not None:
-        checked = k >= 1
-        share = round(float(judged[checked].mean()), 4) if checked.any() else 1.0
+    if share is not None:
         reason += ', judged over the sampled directions (%.0f%% of the coefficients)' % (100 * share)
     return result, Verdict(False, len(shells), [int(j) for j in failing], len(scaled), round(fraction, 4),
                            round(worst, 4), reason, share)
