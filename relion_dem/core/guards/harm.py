@@ -108,7 +108,7 @@ def sampled_coefficients(weight, n_shells):
     :func:`~relion_dem.core.maths.fourier.from_padded_halfcomplex`) at least
     :data:`SAMPLED_WEIGHT` of its shell's 90th percentile. A boolean array of ``weight``'s shape;
     True beyond the shells."""
-    weight = np.asarray(weight, dtype=np.float64)
+    weight = np.asarray(weight)
     box = weight.shape[0]
     if weight.shape != (box, box, box // 2 + 1):
         raise ValueError('do-no-harm guard: weight of shape %s is not the half-complex transform of a cube'
@@ -116,9 +116,10 @@ def sampled_coefficients(weight, n_shells):
     idx = fourier.radial_index((box,) * 3).ravel()
     w = weight.ravel()
     sampled = np.ones(w.shape, bool)
-    order = np.argsort(idx, kind='stable')
-    edges = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=n_shells))])
-    for k in range(min(n_shells, len(edges) - 1)):
+    inside = np.flatnonzero(idx < n_shells)             # only the shells judged are sorted
+    order = inside[np.argsort(idx[inside], kind='stable')]
+    edges = np.concatenate([[0], np.cumsum(np.bincount(idx[inside], minlength=n_shells))])
+    for k in range(n_shells):
         members = order[edges[k]:edges[k + 1]]
         if members.size:
             sampled[members] = w[members] >= SAMPLED_WEIGHT * np.percentile(w[members], 90)

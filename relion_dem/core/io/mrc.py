@@ -39,6 +39,27 @@ def read(path, cubic=False):
     return data, voxel
 
 
+def read_selection(path, select):
+    """``select(data)`` of the map at ``path``, memory-mapped: only what ``select`` indexes is
+    read (a padded Fourier array can be many times the map). The result must be finite;
+    :class:`MapError` naming the file otherwise."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise MapError('%s: map file does not exist' % path)
+    try:
+        with mrcfile.mmap(path, mode='r', permissive=True) as m:
+            if m.data is None:
+                raise MapError('%s: not a readable MRC map (no data block)' % path)
+            data = np.array(select(m.data), dtype=np.float32)
+    except MapError:
+        raise
+    except Exception as e:  # mrcfile's errors, and ``select``'s ValueError
+        raise MapError('%s: not a readable MRC map, or not the one expected (%s)' % (path, e))
+    if not np.all(np.isfinite(data)):
+        raise MapError('%s: map contains NaN or Inf values' % path)
+    return data
+
+
 def write(path, data, voxel_size):
     """Write a float32 map atomically (temp file + rename) with its voxel size."""
     data = np.ascontiguousarray(data, dtype=np.float32)

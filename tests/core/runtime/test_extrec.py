@@ -325,6 +325,22 @@ def test_harm_guard_over_the_sampled_directions_reads_relions_weight(run_dir):
     assert 0.8 < (rec['harm_guard'].get('sampled_fraction') or 0) <= 1.0, rec['harm_guard']
 
 
+@pytest.mark.bad_input
+def test_unusable_weight_keeps_the_plain_map_and_names_the_file(run_dir):
+    """The guard cannot judge the sampled directions without the weight: the call's regularization
+    fails closed (EnhancerFailure, i.e. RELION's plain map), naming the STAR and the weight file."""
+    from relion_dem.core.io import star
+    from relion_dem.core.enhancers.process import EnhancerFailure
+    star_path = make_run(run_dir)
+    weight = star.block(star.read(star_path), runtime.GENERAL).get('_rlnExtReconsWeight')
+    with pytest.raises(EnhancerFailure) as e:
+        runtime.request_weight(star_path, 20)          # the run's box is 24: not its weight's grid
+    assert star_path in str(e.value) and weight in str(e.value) and 'plain map kept' in str(e.value)
+    break_file(weight)
+    with pytest.raises(EnhancerFailure, match='not a readable MRC map'):
+        runtime.request_weight(star_path, 24)
+
+
 @pytest.mark.fault
 def test_harm_guard_falls_back_when_the_structure_is_lost(run_dir):
     """Shells 1-4 (the molecule's shape, most of the signal) decorrelated: the whole call
