@@ -41,6 +41,12 @@ DATASETS = {
     'adk_open-cone40-snr01': ('adk_open', 'standard',
                               dict(data=dict(box=40, voxel_size=3.0, n_particles=600, snr=0.1, cone_deg=40.0)),
                               'struggling: the same 23 kDa protein and SNR in a 0-40° tilt cone'),
+    'adk_open-cone40-snr01-minang': ('adk_open', 'standard',
+                                     dict(data=dict(box=40, voxel_size=3.0, n_particles=600, snr=0.1, cone_deg=40.0),
+                                          refine=dict(extra=['--minimum_angular_sampling', '1.875'])),
+                                     'the adk cone with RELION kept refining to a 1.875° angular step '
+                                     '(--minimum_angular_sampling, every arm): does the network help more when '
+                                     'RELION\'s convergence test cannot stop at a coarse step?'),
     '1BD2-snr003': ('1BD2', 'standard', dict(snr=0.03),
                     'struggling: ~100 kDa complex at SNR 0.03, uniform orientations'),
     '1BD2-cone40-snr005': ('1BD2', 'standard', dict(snr=0.05, cone=40.0),
@@ -97,9 +103,12 @@ def dataset_settings(name):
     sid, scale, overrides, _ = DATASETS[name]
     overrides = dict(overrides)
     replaced = overrides.pop('data', None)
+    refine = overrides.pop('refine', None)
     s = settings_for(scale, **overrides)
     if replaced:
         s['data'] = dict(replaced)
+    if refine:
+        s['refine'] = dict(s['refine'], **refine)
     return s
 
 

@@ -231,3 +231,13 @@ def test_trajectories_read_what_relions_convergence_test_read(tmp_path):
     path.write_text(text)
     assert gate.convergence_state(str(path)) == dict(accuracy_deg=14.2, changes_deg=5.8, no_gain=2, no_change=1)
     assert set(gate.convergence_state(None).values()) == {None}
+
+
+def test_a_data_set_can_change_relions_recipe_for_every_arm():
+    """The minimum-angular-step variant refines the adk cone's particles (the same simulation
+    settings) with one extra relion_refine option, which every arm's recipe carries."""
+    from relion_dem.core.simulation import recipes
+    base, variant = gate.dataset_settings('adk_open-cone40-snr01'), gate.dataset_settings('adk_open-cone40-snr01-minang')
+    assert variant['data'] == base['data']
+    assert variant['refine'] == dict(base['refine'], extra=['--minimum_angular_sampling', '1.875'])
+    assert 'extra' in recipes.refine_args.__code__.co_varnames
