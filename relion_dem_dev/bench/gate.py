@@ -366,13 +366,14 @@ def sampling_coverage(star_path, shells):
     """Fraction of the coefficients of Fourier shells 1 .. ``shells`` that the call's data sampled
     (:func:`relion_dem.core.guards.harm.sampled_coefficients`, from the request's weight map:
     RELION's back-projected CTF² sums, ``_rlnExtReconsWeight``); None when the map is gone."""
-    from relion_dem.core.io import mrc, star as star_io
+    from relion_dem.core.io import star as star_io
     from relion_dem.core.maths import fourier
+    from relion_dem.core.runtime import extrec
     weight_path = os.path.splitext(star_path)[0] + '_weight.mrc'
     if shells < 1 or not os.path.exists(weight_path) or not os.path.exists(star_path):
         return None
     box = star_io.first_value(star_path, '_rlnOriginalImageSize', int)
-    w = fourier.from_padded_halfcomplex(mrc.read(weight_path)[0], box)
+    w = extrec.read_weight(weight_path, box)          # as the runtime reads it
     idx = fourier.radial_index((box,) * 3)
     sampled = harm.sampled_coefficients(w, shells + 1)
     return float(sampled[(idx >= 1) & (idx <= shells)].mean())

@@ -74,16 +74,20 @@ def read_request(path):
         raise ReconstructionError(str(e))
 
 
-def request_weight(star_path, box):
-    """RELION's back-projected weight of the call (``_rlnExtReconsWeight``) at the coefficients of
-    a ``box``³ map's ``rfftn``, for the do-no-harm guard's ``harm_directions`` ``sampled``;
-    EnhancerFailure naming the file when it is unusable (the guard cannot judge: plain map)."""
-    _, general, _ = read_request(star_path)
-    path = general.get('_rlnExtReconsWeight')
+def read_weight(path, box):
+    """RELION's back-projected weight map at ``path`` (``_rlnExtReconsWeight``: a padded
+    half-complex array) at the coefficients of a ``box``³ map's ``rfftn``; mrc.MapError naming the
+    file. Only those coefficients are read from the padded array (8 times larger: 2.1 GB for a
+    512-voxel box at RELION's padding 2)."""
+    return mrc.read_selection(path, lambda padded: fourier.from_padded_halfcomplex(padded, box))
+
+
+def request_weight(star_path, path, box):
+    """:func:`read_weight` for the do-no-harm guard's ``harm_directions`` ``sampled``, ``path``
+    being the call's ``_rlnExtReconsWeight``; EnhancerFailure naming the STAR and the file when it
+    is unusable (the guard cannot judge: plain map)."""
     try:
-        # only the coefficients of the map's grid are read from the padded array (8 times larger:
-        # 2.1 GB for a 512-voxel box at RELION's padding 2)
-        return mrc.read_selection(path, lambda padded: fourier.from_padded_halfcomplex(padded, box))
+        return read_weight(path, box)
     except mrc.MapError as e:
         raise EnhancerFailure('%s: weight %s unusable for the do-no-harm guard\'s sampled directions (%s); '
                               'plain map kept' % (star_path, path, e))
@@ -260,7 +264,8 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
         result = plain
         if decision.regularize and config_error is None:
             try:
-                result = _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, workdir, record)
+                result = _enhance_isolated(cfg, call, star_path, plain, voxel, fsc,
+                                           general.get('_rlnExtReconsWeight'), workdir, record)
                 record['regularized'] = result is not plain
             except (EnhancerFailure, EnhancerError) as e:
                 record['fallback'] = str(e)
@@ -281,7 +286,7 @@ def _process(star_path, call, cfg, record, config_error, t0, stdout):
     return record
 
 
-def _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, workdir, record):
+def _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, weight_path, workdir, record):
     """:func:`_enhance` in a child the kernel kills first when memory runs out
     (:mod:`~relion_dem.core.runtime.isolation`): killed, it is this call's failure and RELION
     gets its plain map."""
@@ -290,7 +295,7 @@ def _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     def child():
         rec = dict(record)
         try:
-            result = _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, rec)
+            result = _enhance(cfg, call, star_path, plain, voxel, fsc, weight_path, workdir, rec)
         except (EnhancerFailure, EnhancerError) as e:
             return dict(record=rec, failure=str(e))
         if result is not plain:
@@ -306,7 +311,7 @@ def _enhance_isolated(cfg, call, star_path, plain, voxel, fsc, workdir, record):
     return mrc.read(out)[0] if answer['regularized'] else plain
 
 
-def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
+def _enhance(cfg, call, star_path, plain, voxel, fsc, weight_path, workdir, record):
     problem = guards.refusal(fsc, plain.shape[0], cfg)
     if problem:                             # fail closed, before the enhancer runs for nothing
         raise EnhancerFailure('guards: %s; plain map kept' % problem)
@@ -333,7 +338,7 @@ def _enhance(cfg, call, star_path, plain, voxel, fsc, workdir, record):
         mrc.write(os.path.splitext(star_path)[0] + '_enhanced.mrc', enhanced, voxel)
     weight = None
     if cfg.get('harm_guard') and cfg.get('harm_directions') == 'sampled':
-        weight = request_weight(star_path, plain.shape[0])
+        weight = request_weight(star_path, weight_path, plain.shape[0])
     result, outcome = guards.apply(enhanced, plain, fsc, cfg, weight=weight)
     if outcome.harm is not None:
         v = outcome.harm

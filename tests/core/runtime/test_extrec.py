@@ -334,11 +334,11 @@ def test_unusable_weight_keeps_the_plain_map_and_names_the_file(run_dir):
     star_path = make_run(run_dir)
     weight = star.block(star.read(star_path), runtime.GENERAL).get('_rlnExtReconsWeight')
     with pytest.raises(EnhancerFailure) as e:
-        runtime.request_weight(star_path, 20)          # the run's box is 24: not its weight's grid
+        runtime.request_weight(star_path, weight, 20)          # the run's box is 24: not its weight's grid
     assert star_path in str(e.value) and weight in str(e.value) and 'plain map kept' in str(e.value)
     break_file(weight)
     with pytest.raises(EnhancerFailure, match='not a readable MRC map'):
-        runtime.request_weight(star_path, 24)
+        runtime.request_weight(star_path, weight, 24)
 
 
 @pytest.mark.fault
